@@ -5,13 +5,14 @@
  * Choices, and where they come from:
  * - RSA 2048: the default key of cert-manager's Certificate (`spec.privateKey.size` defaults to
  *   2048 for RSA, https://cert-manager.io/docs/reference/api-docs/#cert-manager.io/v1.CertificatePrivateKey)
- *   and of kube-webhook-certgen; every apiserver accepts it.
+ *   ("defaults to 2048 if not specified"); every apiserver accepts it.
  * - Serial numbers: 16 random bytes, top bit cleared so the DER INTEGER stays positive
  *   (RFC 5280 §4.1.2.2: positive, at most 20 octets; CA/B Forum BR §7.1: at least 64 bits of CSPRNG output).
- * - CA validity 10 years, serving validity 1 year: what open-policy-agent/cert-controller (the
- *   rotator Gatekeeper uses for its webhook) picks (`caCertDuration`/`certValidityDuration`, both
- *   10y there); we keep the leaf shorter so a leaked key ages out and renewal is exercised every
- *   year, as cert-manager's webhook does with its in-process CA (short leaf, longer CA).
+ * - CA validity 10 years, serving validity 1 year, notBefore backdated 1 hour: the defaults of
+ *   open-policy-agent/cert-controller, the rotator Gatekeeper uses for its own webhook
+ *   (pkg/rotator/rotator.go: defaultCaCertValidityDuration = 10y, defaultServerCertValidityDuration = 1y,
+ *   `begin := now.Add(-1 * time.Hour)`). A long-lived CA keeps caBundle changes rare; a one-year leaf
+ *   ages a leaked key out and makes renewal a routine event rather than a once-a-decade surprise.
  * - The apiserver ignores the CN and matches `<svc>.<ns>.svc` against the SANs only
  *   (Go crypto/x509 dropped the CN fallback in Go 1.15), so the DNS SANs are what matters.
  */
@@ -23,7 +24,7 @@ export const DAY_MS = 24 * 60 * 60 * 1000;
 export const CA_VALIDITY_DAYS = 3650;
 export const SERVING_VALIDITY_DAYS = 365;
 /** Backdate notBefore so a peer whose clock lags a little still accepts a fresh cert. */
-const BACKDATE_MS = 5 * 60 * 1000;
+const BACKDATE_MS = 60 * 60 * 1000;
 export const RSA_BITS = 2048;
 
 export interface PemPair {
