@@ -95,7 +95,7 @@ export function generateCa(opts: CaOptions = {}): PemPair {
     { name: 'subjectKeyIdentifier' },
   ]);
   cert.sign(k.forgePrivate, forge.md.sha256.create());
-  return { key: k.privatePem, cert: forge.pki.certificateToPem(cert) };
+  return { key: k.privatePem, cert: certPem(cert) };
 }
 
 export function generateServingCert(ca: PemPair, opts: ServingOptions): PemPair {
@@ -127,7 +127,12 @@ export function generateServingCert(ca: PemPair, opts: ServingOptions): PemPair 
     { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
   ]);
   cert.sign(caKey, forge.md.sha256.create());
-  return { key: k.privatePem, cert: forge.pki.certificateToPem(cert) };
+  return { key: k.privatePem, cert: certPem(cert) };
+}
+
+/** forge writes CRLF PEM; LF keeps files, Secrets and caBundle byte-identical to what openssl/kubectl produce. */
+function certPem(cert: forge.pki.Certificate): string {
+  return forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n');
 }
 
 function uniq(xs: string[]): string[] {
