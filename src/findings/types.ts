@@ -16,6 +16,8 @@ export interface ObjectRef {
 export interface Finding {
   ruleId: string;
   severity: Severity;
+  /** the rule's short title, for 120-char warnings */
+  title?: string;
   object: ObjectRef;
   /** where inside the object: `data[config.toml]`, `spec.template.spec.containers[0].env[2]` */
   field?: string;

@@ -31,7 +31,7 @@ export interface Location {
 }
 
 export function makeFinding<P>(rule: RuleDef<P>, params: P, at: Location, severity: Severity = rule.severity): Finding {
-  const f: Finding = { ruleId: rule.id, severity, object: at.object, message: rule.message(params), fix: rule.fix(params) };
+  const f: Finding = { ruleId: rule.id, severity, title: rule.title, object: at.object, message: rule.message(params), fix: rule.fix(params) };
   if (at.field !== undefined) f.field = at.field;
   if (at.dataKey !== undefined) f.dataKey = at.dataKey;
   if (at.runner !== undefined) f.runner = at.runner;

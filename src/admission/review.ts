@@ -1,0 +1,111 @@
+/**
+ * AdmissionReview v1 wire contract (k8s.io/api/admission/v1). Pure: parse what the apiserver
+ * sent, build what it accepts. The apiserver rejects a response whose uid differs from the
+ * request's, or whose apiVersion/kind is not admission.k8s.io/v1 AdmissionReview.
+ */
+
+export const API_VERSION = 'admission.k8s.io/v1';
+export const KIND = 'AdmissionReview';
+
+export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+const OPERATIONS: readonly string[] = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'];
+
+export interface GVK {
+  group: string;
+  version: string;
+  kind: string;
+}
+
+export interface AdmissionRequest {
+  uid: string;
+  kind: GVK;
+  resource?: { group: string; version: string; resource: string };
+  subResource?: string;
+  name?: string;
+  namespace?: string;
+  operation: Operation;
+  object?: unknown;
+  oldObject?: unknown;
+  dryRun: boolean;
+  userInfo?: { username?: string };
+}
+
+export interface AdmissionStatus {
+  code: number;
+  reason?: string;
+  message: string;
+}
+
+export interface AdmissionResponse {
+  uid: string;
+  allowed: boolean;
+  status?: AdmissionStatus;
+  warnings?: string[];
+  patchType?: 'JSONPatch';
+  patch?: string;
+  auditAnnotations?: Record<string, string>;
+}
+
+export interface AdmissionReviewResponse {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  response: AdmissionResponse;
+}
+
+export type ParseResult = { ok: true; request: AdmissionRequest } | { ok: false; reason: string };
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** One-line reasons: they go back as the 400 body and into logs. */
+export function parseReview(body: unknown): ParseResult {
+  if (!isRecord(body)) return { ok: false, reason: 'body is not a JSON object' };
+  if (body.kind !== KIND) return { ok: false, reason: `kind must be "${KIND}", got ${short(body.kind)}` };
+  if (body.apiVersion !== API_VERSION) {
+    return { ok: false, reason: `apiVersion must be "${API_VERSION}" (set admissionReviewVersions: [v1]), got ${short(body.apiVersion)}` };
+  }
+  const r = body.request;
+  if (!isRecord(r)) return { ok: false, reason: 'request is missing' };
+  if (typeof r.uid !== 'string' || r.uid === '') return { ok: false, reason: 'request.uid is missing' };
+  if (r.uid.length > 256) return { ok: false, reason: 'request.uid is too long' };
+  if (typeof r.operation !== 'string' || !OPERATIONS.includes(r.operation)) {
+    return { ok: false, reason: `request.operation must be one of ${OPERATIONS.join(', ')}, got ${short(r.operation)}` };
+  }
+  const k = r.kind;
+  if (!isRecord(k) || typeof k.kind !== 'string' || typeof k.version !== 'string') {
+    return { ok: false, reason: 'request.kind must be {group, version, kind}' };
+  }
+  const req: AdmissionRequest = {
+    uid: r.uid,
+    kind: { group: typeof k.group === 'string' ? k.group : '', version: k.version, kind: k.kind },
+    operation: r.operation as Operation,
+    dryRun: r.dryRun === true,
+  };
+  if (isRecord(r.resource)) req.resource = r.resource as AdmissionRequest['resource'] & object;
+  if (typeof r.subResource === 'string') req.subResource = r.subResource;
+  if (typeof r.name === 'string') req.name = r.name;
+  if (typeof r.namespace === 'string') req.namespace = r.namespace;
+  if (r.object !== undefined && r.object !== null) req.object = r.object;
+  if (r.oldObject !== undefined && r.oldObject !== null) req.oldObject = r.oldObject;
+  if (isRecord(r.userInfo) && typeof r.userInfo.username === 'string') req.userInfo = { username: r.userInfo.username };
+  return { ok: true, request: req };
+}
+
+function short(x: unknown): string {
+  if (x === undefined) return 'nothing';
+  const s = typeof x === 'string' ? JSON.stringify(x) : typeof x;
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+export function reviewResponse(response: AdmissionResponse): AdmissionReviewResponse {
+  return { apiVersion: API_VERSION, kind: KIND, response };
+}
+
+export function allow(uid: string, extra: Partial<AdmissionResponse> = {}): AdmissionResponse {
+  return { uid, allowed: true, ...extra };
+}
+
+export function deny(uid: string, message: string, extra: Partial<AdmissionResponse> = {}): AdmissionResponse {
+  return { uid, allowed: false, status: { code: 403, reason: 'Forbidden', message }, ...extra };
+}

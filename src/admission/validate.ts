@@ -1,0 +1,68 @@
+import type { Finding, ObjectRef } from '../findings/types.js';
+import { decide } from '../policy/decide.js';
+import { effectiveMode } from '../policy/mode.js';
+import { WORKLOAD_KINDS, evaluateObject, refOf, type Credential } from '../rules/evaluate.js';
+import type { Mode } from '../settings/settings.js';
+import type { ResolvedRefs } from '../workload/types.js';
+import { allow, type AdmissionRequest, type AdmissionResponse } from './review.js';
+
+/**
+ * One validating review, from parsed request to response. The only async parts are the
+ * optional adapters (Kubernetes lookups, GitLab verification), injected so this stays
+ * testable without a network and so each is bounded by the same deadline.
+ */
+
+export interface Lookups {
+  /** fetch the ConfigMaps/Secrets a workload's config comes from; never throws */
+  resolve(obj: unknown, namespace: string | undefined, deadline: number): Promise<{ resolved?: ResolvedRefs; warnings: string[] }>;
+}
+
+export interface Verifier {
+  verify(items: Credential[], opts: { dryRun: boolean; deadline: number }): Promise<{ findings: Finding[]; warnings: string[] }>;
+}
+
+export interface ValidateDeps {
+  lookups?: Lookups;
+  verifier?: Verifier;
+}
+
+export interface ReviewOutcome {
+  response: AdmissionResponse;
+  decision: 'allow' | 'deny' | 'warn' | 'skip';
+  mode: Mode;
+  object?: ObjectRef;
+  ruleIds: string[];
+  findings: Finding[];
+}
+
+export async function validateRequest(req: AdmissionRequest, pathMode: Mode, deps: ValidateDeps, deadline: number): Promise<ReviewOutcome> {
+  // DELETE and CONNECT cannot put a bad token in place; subresources (status, scale) carry no config.
+  if ((req.operation !== 'CREATE' && req.operation !== 'UPDATE') || req.subResource || req.object === undefined) {
+    return { response: allow(req.uid), decision: 'skip', mode: pathMode, ruleIds: [], findings: [] };
+  }
+  const obj = req.object;
+  const kind = req.kind.kind;
+  const mode = effectiveMode(pathMode, obj);
+
+  let evaluation = evaluateObject(obj, { kind });
+  if (!evaluation.relevant) return { response: allow(req.uid), decision: 'skip', mode, ruleIds: [], findings: [] };
+
+  const ref = evaluation.findings[0]?.object ?? refOf(obj as Record<string, unknown>, kind);
+  if (!ref.namespace && req.namespace) ref.namespace = req.namespace;
+  if (!ref.name && req.name) ref.name = req.name;
+  const extraWarnings: string[] = [];
+
+  if (deps.lookups && WORKLOAD_KINDS.has(kind)) {
+    const { resolved, warnings } = await deps.lookups.resolve(obj, req.namespace, deadline);
+    extraWarnings.push(...warnings);
+    if (resolved) evaluation = evaluateObject(obj, { kind, resolved });
+  }
+  const findings = [...evaluation.findings];
+  if (deps.verifier && evaluation.credentials.length > 0) {
+    const v = await deps.verifier.verify(evaluation.credentials, { dryRun: req.dryRun, deadline });
+    findings.push(...v.findings);
+    extraWarnings.push(...v.warnings);
+  }
+  const d = decide(req.uid, ref, findings, mode, extraWarnings);
+  return { response: d.response, decision: d.decision, mode, object: ref, ruleIds: [...new Set(findings.map((f) => f.ruleId))], findings };
+}

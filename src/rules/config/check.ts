@@ -1,0 +1,79 @@
+import { parseRunnerConfig } from '../../config/index.js';
+import type { Finding, ObjectRef } from '../../findings/types.js';
+import { classifyToken, describeToken } from '../../tokens/index.js';
+import { makeFinding, type Location } from '../catalog.js';
+import {
+  DUPLICATE_TOKEN,
+  FOREIGN_TOKEN_IN_CONFIG,
+  INVALID_TOML,
+  LEGACY_AMBIGUOUS_TOKEN,
+  REGISTRATION_PLACEHOLDER,
+  REGISTRATION_TOKEN_IN_CONFIG,
+  TOKEN_IN_CONFIGMAP,
+  TOKEN_WHITESPACE,
+  UNKNOWN_KEY,
+} from './rules.js';
+
+/** Where the config text lives decides some rules: a token in a ConfigMap is readable by far more people. */
+export type ConfigStorage = 'configmap' | 'secret' | 'file';
+
+export interface ConfigSite {
+  object: ObjectRef;
+  storage: ConfigStorage;
+  /** ConfigMap/Secret data key; absent for a plain file */
+  dataKey?: string;
+}
+
+/** All findings for one runner config text. Pure. */
+export function checkRunnerConfig(text: string, site: ConfigSite): Finding[] {
+  const base: Location = { object: site.object };
+  if (site.dataKey !== undefined) base.dataKey = site.dataKey;
+  const parsed = parseRunnerConfig(text);
+  if (!parsed.ok) {
+    const e = parsed.error;
+    return [makeFinding(INVALID_TOML, { error: e.message }, { ...base, line: e.line, column: e.column })];
+  }
+
+  const findings: Finding[] = [];
+  const seen = new Map<string, number>();
+  for (const r of parsed.runners) {
+    if (r.token === undefined) continue;
+    const c = classifyToken(r.token);
+    const at: Location = { ...base, runner: { index: r.index, ...(r.name !== undefined ? { name: r.name } : {}) }, token: c.redacted };
+    if (r.tokenLine !== undefined) at.line = r.tokenLine;
+    const cls = c.cls;
+
+    if ((c.surroundingWhitespace || c.innerWhitespace) && cls.kind !== 'empty') {
+      findings.push(makeFinding(TOKEN_WHITESPACE, { token: c.redacted, where: 'token' }, at));
+    }
+    switch (cls.kind) {
+      case 'registration':
+        findings.push(makeFinding(REGISTRATION_TOKEN_IN_CONFIG, { token: c.redacted }, at));
+        break;
+      case 'other-gitlab':
+        findings.push(makeFinding(FOREIGN_TOKEN_IN_CONFIG, { token: c.redacted, what: describeToken(cls) }, at));
+        break;
+      case 'placeholder':
+        if (cls.intent === 'registration') findings.push(makeFinding(REGISTRATION_PLACEHOLDER, { token: c.redacted }, at));
+        break;
+      case 'legacy-ambiguous':
+        findings.push(makeFinding(LEGACY_AMBIGUOUS_TOKEN, { token: c.redacted }, at));
+        break;
+      default:
+        break;
+    }
+    const secretLike = cls.kind === 'registration' || cls.kind === 'auth' || cls.kind === 'legacy-ambiguous' || cls.kind === 'other-gitlab';
+    if (site.storage === 'configmap' && secretLike) {
+      findings.push(makeFinding(TOKEN_IN_CONFIGMAP, { token: c.redacted, what: describeToken(cls) }, at));
+    }
+    if (secretLike) {
+      const other = seen.get(c.value);
+      if (other !== undefined) findings.push(makeFinding(DUPLICATE_TOKEN, { token: c.redacted, other }, at));
+      else seen.set(c.value, r.index);
+    }
+  }
+  for (const u of parsed.unknownKeys) {
+    findings.push(makeFinding(UNKNOWN_KEY, { key: u.path, ...(u.suggestion !== undefined ? { suggestion: u.suggestion } : {}) }, { ...base, line: u.line }));
+  }
+  return findings;
+}

@@ -1,0 +1,62 @@
+/**
+ * Reading the string values of ConfigMaps and Secrets as gitlab-runner would see them in a
+ * mounted file. Pure.
+ */
+
+export interface DataEntry {
+  key: string;
+  /** JSON-ish path for messages: `data[config.toml]` */
+  field: string;
+  /** decoded text; undefined when the value could not be decoded */
+  text?: string;
+  /** data value present but not valid base64 (only possible in files, the apiserver validates) */
+  invalidBase64?: boolean;
+}
+
+// Kubernetes decodes Secret/binaryData values with Go's base64.StdEncoding (padded, strict).
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+export function decodeBase64(value: string): string | undefined {
+  if (!B64.test(value)) return undefined;
+  return Buffer.from(value, 'base64').toString('utf8');
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** Own enumerable string-keyed entries; `__proto__` as a key is just a key (JSON.parse makes it an own property). */
+function entries(x: unknown): [string, unknown][] {
+  return isRecord(x) ? Object.entries(x) : [];
+}
+
+export function configMapEntries(obj: Record<string, unknown>): DataEntry[] {
+  const out: DataEntry[] = [];
+  for (const [key, v] of entries(obj.data)) {
+    out.push({ key, field: `data[${key}]`, ...(typeof v === 'string' ? { text: v } : {}) });
+  }
+  for (const [key, v] of entries(obj.binaryData)) {
+    const text = typeof v === 'string' ? decodeBase64(v) : undefined;
+    out.push({ key, field: `binaryData[${key}]`, ...(text !== undefined ? { text } : { invalidBase64: typeof v === 'string' }) });
+  }
+  return out;
+}
+
+/**
+ * Secret values. The apiserver merges `stringData` into `data` before admission, so a webhook
+ * only ever sees `data`; a manifest file (CLI) may still carry `stringData`, which wins on
+ * conflicts exactly as the apiserver merges it.
+ */
+export function secretEntries(obj: Record<string, unknown>): DataEntry[] {
+  const byKey = new Map<string, DataEntry>();
+  for (const [key, v] of entries(obj.data)) {
+    if (typeof v !== 'string') continue;
+    const text = decodeBase64(v);
+    byKey.set(key, { key, field: `data[${key}]`, ...(text !== undefined ? { text } : { invalidBase64: true }) });
+  }
+  for (const [key, v] of entries(obj.stringData)) {
+    if (typeof v === 'string') byKey.set(key, { key, field: `stringData[${key}]`, text: v });
+    else if (typeof v === 'number' || typeof v === 'boolean') byKey.set(key, { key, field: `stringData[${key}]`, text: String(v) });
+  }
+  return [...byKey.values()];
+}

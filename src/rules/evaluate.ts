@@ -1,0 +1,99 @@
+import { looksLikeRunnerConfig, parseRunnerConfig } from '../config/index.js';
+import type { Finding, ObjectRef } from '../findings/types.js';
+import type { ResolvedRefs } from '../workload/types.js';
+import { analyzeWorkload } from '../workload/index.js';
+import type { Location } from './catalog.js';
+import { checkRunnerConfig, type ConfigStorage } from './config/check.js';
+import { configMapEntries, secretEntries, type DataEntry } from './data.js';
+import { checkSecretEntries, hasChartKeys } from './secret/check.js';
+import { workloadFindings } from './workload/index.js';
+
+/**
+ * The single entry from "a Kubernetes object" to "its findings". The webhook and the CLI
+ * both call this, so they cannot disagree. Pure: anything fetched from the cluster comes in
+ * through `resolved`.
+ */
+
+export const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Pod']);
+
+/** A runner URL + token pair found in a config, for online verification (issue 6). */
+export interface Credential {
+  url: string;
+  token: string;
+  at: Location;
+}
+
+export interface Evaluation {
+  /** false: the object is neither a runner config nor a runner workload and passes untouched */
+  relevant: boolean;
+  findings: Finding[];
+  credentials: Credential[];
+}
+
+const IRRELEVANT: Evaluation = Object.freeze({ relevant: false, findings: [], credentials: [] }) as Evaluation;
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+export function refOf(obj: Record<string, unknown>, kindHint?: string): ObjectRef {
+  const md = isRecord(obj.metadata) ? obj.metadata : {};
+  const ref: ObjectRef = { kind: kindHint ?? (typeof obj.kind === 'string' ? obj.kind : 'Object') };
+  if (typeof md.namespace === 'string' && md.namespace) ref.namespace = md.namespace;
+  if (typeof md.name === 'string' && md.name) ref.name = md.name;
+  else if (typeof md.generateName === 'string' && md.generateName) ref.name = `${md.generateName}*`;
+  return ref;
+}
+
+export function isRunnerConfigEntry(e: DataEntry): e is DataEntry & { text: string } {
+  return e.text !== undefined && e.key.endsWith('.toml') && looksLikeRunnerConfig(e.text);
+}
+
+function configFindings(entries: DataEntry[], ref: ObjectRef, storage: ConfigStorage, out: Evaluation): void {
+  for (const e of entries) {
+    if (!isRunnerConfigEntry(e)) continue;
+    out.relevant = true;
+    out.findings.push(...checkRunnerConfig(e.text, { object: ref, storage, dataKey: e.key }));
+    const parsed = parseRunnerConfig(e.text);
+    if (!parsed.ok) continue;
+    for (const r of parsed.runners) {
+      if (r.url === undefined || r.token === undefined || r.token.trim() === '') continue;
+      const at: Location = { object: ref, dataKey: e.key, runner: { index: r.index, ...(r.name !== undefined ? { name: r.name } : {}) } };
+      if (r.tokenLine !== undefined) at.line = r.tokenLine;
+      out.credentials.push({ url: r.url, token: r.token, at });
+    }
+  }
+}
+
+export interface EvaluateOptions {
+  /** the kind from AdmissionReview request.kind, which is authoritative over object.kind */
+  kind?: string;
+  resolved?: ResolvedRefs;
+}
+
+export function evaluateObject(obj: unknown, opts: EvaluateOptions = {}): Evaluation {
+  if (!isRecord(obj)) return IRRELEVANT;
+  const kind = opts.kind ?? (typeof obj.kind === 'string' ? obj.kind : undefined);
+  if (kind === undefined) return IRRELEVANT;
+  const ref = refOf(obj, kind);
+
+  if (kind === 'ConfigMap') {
+    const out: Evaluation = { relevant: false, findings: [], credentials: [] };
+    configFindings(configMapEntries(obj), ref, 'configmap', out);
+    return out.relevant ? out : IRRELEVANT;
+  }
+  if (kind === 'Secret') {
+    const entries = secretEntries(obj);
+    const out: Evaluation = { relevant: false, findings: [], credentials: [] };
+    configFindings(entries, ref, 'secret', out);
+    const secretFindings = checkSecretEntries(entries, ref);
+    if (secretFindings.length > 0 || hasChartKeys(entries)) out.relevant = true;
+    out.findings.push(...secretFindings);
+    return out.relevant ? out : IRRELEVANT;
+  }
+  if (WORKLOAD_KINDS.has(kind)) {
+    if (analyzeWorkload(obj) === undefined) return IRRELEVANT;
+    return { relevant: true, findings: workloadFindings(obj, ref, opts.resolved), credentials: [] };
+  }
+  return IRRELEVANT;
+}
