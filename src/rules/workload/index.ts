@@ -1,0 +1,2 @@
+export { workloadFindings, workloadFindingsFor } from './check.js';
+export * from './rules.js';
