@@ -22,7 +22,8 @@ export type TokenClass =
   | { kind: 'legacy-ambiguous'; hex: boolean } // 20 chars unprefixed: legacy registration OR legacy auth, only GitLab can tell
   | { kind: 'auth'; form: AuthForm; scope?: 'instance' | 'group' | 'project'; crcValid?: boolean }
   | { kind: 'other-gitlab'; prefix: string; name: string } // glpat- personal access token, …
-  | { kind: 'unknown' };
+  /** looksSecret: long, token-alphabet, mixed-class value; treat as a secret (never print it) */
+  | { kind: 'unknown'; looksSecret?: boolean };
 
 export interface Classification {
   cls: TokenClass;
@@ -32,6 +33,8 @@ export interface Classification {
   surroundingWhitespace: boolean;
   /** true when whitespace or control characters sit inside the value */
   innerWhitespace: boolean;
+  /** safe to print, e.g. "trailing newline (\\n)"; set when either whitespace flag is true */
+  whitespaceDetail?: string;
   /** safe to print: known prefix + "…" + last 4 at most; placeholders may be shown whole */
   redacted: string;
 }
