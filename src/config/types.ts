@@ -19,8 +19,11 @@ export interface UnknownKey {
   /** dotted path as written, e.g. `runners.state_file` or `runner.kubernetes` */
   path: string;
   line: number;
-  /** nearest known key name, when one is close enough */
+  /** nearest known key name, when one is close enough; a dotted path (`runners.executor`) when the
+   * key is known in an enclosing table, i.e. it was written below a sub-table header by mistake */
   suggestion?: string;
+  /** 0-based `[[runners]]` index when the key sits inside a runner entry */
+  runnerIndex?: number;
 }
 
 export interface TomlError {
@@ -36,5 +39,7 @@ export type ParsedRunnerConfig =
       globals: Record<string, unknown>;
       runners: RunnerEntry[];
       unknownKeys: UnknownKey[];
+      /** set when more unknown keys were found than are listed */
+      unknownKeysTruncated?: boolean;
     }
   | { ok: false; error: TomlError };
