@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { parseAllDocuments } from 'yaml';
-import { Environment } from '@marcbachmann/cel-js';
+import { Environment, type ParseResult } from '@marcbachmann/cel-js';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const chartDir = path.join(repo, 'charts/gitlab-runner-admission');
@@ -34,7 +34,7 @@ const env = new Environment()
   .registerVariable('request', 'dyn');
 const compiled = Object.fromEntries(CONDITION_FILES.map((n) => [n, env.parse(expressions[n])])) as Record<
   (typeof CONDITION_FILES)[number],
-  (ctx: Obj) => unknown
+  ParseResult
 >;
 
 /** What the apiserver does: the webhook is called only when every condition is true. */
