@@ -73,6 +73,9 @@ export function buildApp(opts: AppOptions): App {
     return503OnClosing: false,
   });
 
+  // The apiserver always sends application/json; anything else is not an AdmissionReview (415).
+  fastify.removeContentTypeParser('text/plain');
+
   if (certs.onUpdate) {
     certs.onUpdate((m) => {
       // New handshakes get the new cert; open connections keep theirs (no drop).
