@@ -691,7 +691,13 @@ export function runProvenance(a: WorkloadAnalysis, ci: number): RunProvenance {
     const earlier = (order: number): boolean => oi !== ci || order < run.order;
     for (const r of o.registers) {
       if (!earlier(r.invocation.order)) continue;
-      if (r.configPath === undefined || sameFile(resolvePath(r.configPath, o.mounts), oi, loc, ci)) res.registersFirst = true;
+      if (r.configPath === undefined) {
+        res.registersFirst = true;
+        continue;
+      }
+      const target = resolvePath(r.configPath, o.mounts);
+      // a register that writes into a read-only mount fails (GRA207) and provides nothing
+      if (!target.readOnly && sameFile(target, oi, loc, ci)) res.registersFirst = true;
     }
     for (const op of o.copies) {
       if (!earlier(op.order)) continue;
@@ -699,7 +705,7 @@ export function runProvenance(a: WorkloadAnalysis, ci: number): RunProvenance {
     }
     if (res.registersFirst !== true && o.opaque) {
       // a script we cannot read may register: only when it can reach the file
-      const reaches = oi === ci ? true : !!loc.mount && o.mounts.some((m) => m.name === loc.mount!.name);
+      const reaches = oi === ci ? !loc.readOnly : !!loc.mount && o.mounts.some((m) => m.name === loc.mount!.name && !m.readOnly);
       if (reaches) res.registersFirst = 'unknown';
     }
   });
