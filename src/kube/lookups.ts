@@ -1,0 +1,180 @@
+import { ApiException, CoreV1Api, Observable, type KubeConfig, type ObservableMiddleware, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
+import type { Lookups } from '../admission/validate.js';
+import { tokenSecretRef } from '../mutation/annotations.js';
+import type { Settings } from '../settings/settings.js';
+import { analyzeWorkload } from '../workload/index.js';
+import type { LookupResult, ResolvedRefs } from '../workload/types.js';
+import { TtlCache } from './cache.js';
+import { loadKubeConfig } from './kubeconfig.js';
+
+/**
+ * The Kubernetes lookups adapter: fetches the ConfigMaps (and, only when allowed, Secrets) a
+ * runner workload's config and tokens come from, so the pure rules and the mutation planner can
+ * see them. Thin and defensive: every call is bounded by a short timeout that never runs past
+ * the review deadline, results are cached briefly, and `resolve` never throws — a failed lookup
+ * is a one-line warning and a `LookupResult` of 'not-found' | 'forbidden' | 'error'.
+ *
+ * Secrets are read only when settings.kube.readSecrets is on: reading Secrets is a privilege
+ * most clusters should not grant a webhook, and the chart's RBAC grants it only with that switch
+ * (issue 3).
+ */
+
+export interface LookupLogger {
+  warn(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+/** Upper bound on objects fetched for one review: a pod spec can name many Secrets; latency must not scale with that. */
+export const MAX_LOOKUPS_PER_REVIEW = 8;
+const CACHE_ENTRIES = 256;
+/** Leave this much of the review budget for evaluating and answering. */
+const DEADLINE_MARGIN_MS = 50;
+
+export interface KubeLookups extends Lookups {
+  /** one object, cached; exposed for tests and for callers that know exactly what they need */
+  fetch(kind: 'ConfigMap' | 'Secret', namespace: string, name: string, deadline: number): Promise<{ result: LookupResult; warning?: string }>;
+  clearCache(): void;
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+function decodeSecretData(data: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
+  return out;
+}
+
+/** Which objects `resolve` should fetch for a workload. Pure; exported for tests. */
+export function wantedRefs(obj: unknown, readSecrets: boolean): { configMaps: string[]; secrets: string[] } {
+  const configMaps = new Set<string>();
+  const secrets = new Set<string>();
+  const a = analyzeWorkload(obj);
+  if (a) {
+    for (const s of a.referencedConfigSources) (s.kind === 'ConfigMap' ? configMaps : secrets).add(s.name);
+    const envSources = (a as { referencedEnvSources?: { kind: 'ConfigMap' | 'Secret'; name: string }[] }).referencedEnvSources ?? [];
+    for (const s of envSources) (s.kind === 'ConfigMap' ? configMaps : secrets).add(s.name);
+  }
+  const ts = tokenSecretRef(obj);
+  if (ts) secrets.add(ts.name);
+  return { configMaps: [...configMaps], secrets: readSecrets ? [...secrets] : [] };
+}
+
+function describeFailure(kind: string, ns: string, name: string, result: LookupResult, detail?: string): string {
+  const what = `${kind} ${ns}/${name}`;
+  if (result === 'not-found') return `lookup: ${what} does not exist`;
+  if (result === 'forbidden') return `lookup: not allowed to read ${what} (RBAC: the webhook's ServiceAccount needs get on ${kind === 'Secret' ? 'secrets' : 'configmaps'})`;
+  return `lookup: could not read ${what}${detail ? `: ${detail}` : ''}`;
+}
+
+/** A middleware that hands an AbortSignal to the HTTP request client-node is about to send. */
+function signalMiddleware(signal: AbortSignal): ObservableMiddleware {
+  return {
+    pre: (ctx: RequestContext) => {
+      ctx.setSignal(signal);
+      return new Observable(Promise.resolve(ctx));
+    },
+    post: (ctx: ResponseContext) => new Observable(Promise.resolve(ctx)),
+  };
+}
+
+export function createLookups(settings: Pick<Settings, 'kube'>, log: LookupLogger, kc?: KubeConfig): KubeLookups {
+  const cache = new TtlCache<Record<string, string>>(settings.kube.cacheTtlMs, CACHE_ENTRIES);
+  const inflight = new Map<string, Promise<{ result: LookupResult; warning?: string }>>();
+  let core: CoreV1Api | undefined;
+  let unavailable: string | undefined;
+  try {
+    core = (kc ?? loadKubeConfig()).makeApiClient(CoreV1Api);
+  } catch (err) {
+    unavailable = err instanceof Error ? err.message.split('\n')[0] : 'no kubeconfig';
+    log.warn({ event: 'kube-lookups-unavailable', reason: unavailable }, 'Kubernetes lookups disabled: no usable kubeconfig');
+  }
+
+  const fetchOnce = async (kind: 'ConfigMap' | 'Secret', namespace: string, name: string, deadline: number): Promise<{ result: LookupResult; warning?: string }> => {
+    if (!core) return { result: 'error', warning: `lookup: Kubernetes API not configured (${unavailable ?? 'no kubeconfig'})` };
+    const budget = Math.min(settings.kube.timeoutMs, deadline - Date.now() - DEADLINE_MARGIN_MS);
+    if (budget <= 0) return { result: 'error', warning: describeFailure(kind, namespace, name, 'error', 'no time left in the review budget') };
+    const ac = new AbortController();
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    // The race is the guarantee; the abort signal is what frees the socket.
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        ac.abort();
+        reject(new Error('timeout'));
+      }, budget);
+    });
+    // Per-call options: 'append' keeps the KubeConfig's own auth handling in place.
+    const options = { middleware: [signalMiddleware(ac.signal)], middlewareMergeStrategy: 'append' as const };
+    try {
+      const call =
+        kind === 'ConfigMap'
+          ? core.readNamespacedConfigMap({ name, namespace }, options).then((cm) => ({ ...(cm.data ?? {}) }))
+          : core.readNamespacedSecret({ name, namespace }, options).then((s) => decodeSecretData(s.data));
+      const data = await Promise.race([call, timeout]);
+      return { result: data };
+    } catch (err) {
+      if (timedOut) return { result: 'error', warning: describeFailure(kind, namespace, name, 'error', `timed out after ${budget} ms`) };
+      if (err instanceof ApiException) {
+        const result: LookupResult = err.code === 404 ? 'not-found' : err.code === 403 ? 'forbidden' : 'error';
+        return { result, warning: describeFailure(kind, namespace, name, result, `HTTP ${err.code}`) };
+      }
+      // Network errors carry URLs and codes, never object contents; keep one short line.
+      const detail = err instanceof Error ? (((err as { code?: string }).code ?? err.name) || 'error') : 'error';
+      return { result: 'error', warning: describeFailure(kind, namespace, name, 'error', detail) };
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  };
+
+  const fetch: KubeLookups['fetch'] = async (kind, namespace, name, deadline) => {
+    const key = `${kind}/${namespace}/${name}`;
+    const hit = cache.get(key);
+    if (hit) return { result: hit };
+    const running = inflight.get(key);
+    if (running) return running;
+    const p = fetchOnce(kind, namespace, name, deadline)
+      .then((r) => {
+        // Only successes are cached: a 404 may be fixed by the very next `kubectl apply`, a 403
+        // by an RBAC change, and errors are transient.
+        if (typeof r.result === 'object') cache.set(key, r.result);
+        else log.debug({ event: 'kube-lookup-failed', kind, namespace, name, result: r.result }, 'lookup failed');
+        return r;
+      })
+      .catch((): { result: LookupResult; warning: string } => ({ result: 'error', warning: describeFailure(kind, namespace, name, 'error') }))
+      .finally(() => inflight.delete(key));
+    inflight.set(key, p);
+    return p;
+  };
+
+  const resolve: Lookups['resolve'] = async (obj, namespace, deadline) => {
+    try {
+      const ns = namespace || (isRecord(obj) && isRecord(obj.metadata) && typeof obj.metadata.namespace === 'string' ? obj.metadata.namespace : '');
+      const want = wantedRefs(obj, settings.kube.readSecrets);
+      const jobs: { kind: 'ConfigMap' | 'Secret'; name: string }[] = [
+        ...want.configMaps.map((name) => ({ kind: 'ConfigMap' as const, name })),
+        ...want.secrets.map((name) => ({ kind: 'Secret' as const, name })),
+      ];
+      if (jobs.length === 0) return { warnings: [] };
+      if (!ns) return { warnings: ['lookup: the request has no namespace, so referenced ConfigMaps cannot be read'] };
+      const warnings: string[] = [];
+      const taken = jobs.slice(0, MAX_LOOKUPS_PER_REVIEW);
+      if (jobs.length > taken.length) warnings.push(`lookup: ${jobs.length} objects referenced, only the first ${taken.length} were read`);
+      const results = await Promise.all(taken.map((j) => fetch(j.kind, ns, j.name, deadline)));
+      const resolved: ResolvedRefs = { configMaps: new Map(), secrets: new Map() };
+      taken.forEach((j, i) => {
+        const r = results[i]!;
+        (j.kind === 'ConfigMap' ? resolved.configMaps : resolved.secrets).set(j.name, r.result);
+        if (r.warning) warnings.push(r.warning);
+      });
+      return { resolved, warnings };
+    } catch (err) {
+      log.warn({ event: 'kube-lookup-bug', err: { type: err instanceof Error ? err.name : typeof err } }, 'lookup failed unexpectedly');
+      return { warnings: ['lookup: internal error while reading referenced objects'] };
+    }
+  };
+
+  return { resolve, fetch, clearCache: () => cache.clear() };
+}
