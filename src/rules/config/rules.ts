@@ -97,3 +97,15 @@ export const LEGACY_AMBIGUOUS_TOKEN = defineRule<{ token: string }>({
   fix: () =>
     'enable online verification (GRA_GITLAB_VERIFY) or replace it with a glrt- token of a runner created in GitLab.',
 });
+
+export const CONFIG_RULES = [
+  REGISTRATION_TOKEN_IN_CONFIG,
+  FOREIGN_TOKEN_IN_CONFIG,
+  TOKEN_WHITESPACE,
+  INVALID_TOML,
+  TOKEN_IN_CONFIGMAP,
+  DUPLICATE_TOKEN,
+  UNKNOWN_KEY,
+  REGISTRATION_PLACEHOLDER,
+  LEGACY_AMBIGUOUS_TOKEN,
+] as const;

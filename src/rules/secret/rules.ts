@@ -58,3 +58,12 @@ export const REGISTRATION_PLACEHOLDER_IN_RUNNER_TOKEN_KEY = defineRule<{ token: 
     `key \`runner-token\` holds ${p.token}, which says it is a registration token; \`runner-token\` takes an authentication token.`,
   fix: () => 'put a glrt- token here, or move the registration token to `runner-registration-token`.',
 });
+
+export const SECRET_RULES = [
+  REGISTRATION_TOKEN_IN_RUNNER_TOKEN_KEY,
+  AUTH_TOKEN_IN_REGISTRATION_KEY,
+  BOTH_CHART_KEYS_SET,
+  FOREIGN_TOKEN_IN_CHART_KEY,
+  INVALID_BASE64,
+  REGISTRATION_PLACEHOLDER_IN_RUNNER_TOKEN_KEY,
+] as const;
