@@ -2,6 +2,7 @@ import t, { type Test } from 'tap';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { startTestServer, review, request } from '../helpers/server.js';
+import { crc32Base36 } from '../../src/tokens/crc.js';
 import { fixturesDir, readJson, readTsv, readYamlDocs, SEED_AUTH_TOKEN, SEED_REG_TOKEN } from '../helpers/fixtures.js';
 
 /** The AdmissionReview v1 contract over real HTTPS, against the started server. */
@@ -72,8 +73,16 @@ t.test('the seed config is denied with an actionable message', async (t) => {
   t.notOk(msg.includes(SEED_REG_TOKEN), 'never the whole token');
 });
 
+/** routable layout per gitlab lib/authn/token_field/generator/routable_token.rb (see test/unit/tokens.test.ts) */
+function routableToken(): string {
+  const payload = Buffer.from('c:1\no:2s\nt:1');
+  const b64 = Buffer.concat([Buffer.alloc(16, 7), payload, Buffer.from([payload.length])]).toString('base64url');
+  const encoded = `glrt-${b64}.01.${b64.length.toString(36).padStart(2, '0')}`;
+  return encoded + crc32Base36(encoded);
+}
+
 t.test('the same ConfigMap with an authentication token is allowed with a ConfigMap warning', async (t) => {
-  const authTokens = ['glrt-Tq3vZ8xYp2LmN6bW4cRs', 'glrtr-Ab3dEf6hIj9kLm2nOp5q', 't3_Ab3dEf6hIj9kLm2nOp5q', 'glrt-t2_Ab3dEf6hIj9kLm2nOp5q'];
+  const authTokens = [routableToken(), 'glrt-Tq3vZ8xYp2LmN6bW4cRs', 'glrtr-Ab3dEf6hIj9kLm2nOp5q', 't3_Ab3dEf6hIj9kLm2nOp5q', 'glrt-t2_Ab3dEf6hIj9kLm2nOp5q'];
   for (const tok of authTokens) {
     const cm = structuredClone(seedCm);
     cm.data['config.toml'] = cm.data['config.toml'].replace(SEED_REG_TOKEN, tok);
