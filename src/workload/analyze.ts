@@ -782,6 +782,12 @@ export function analyzeWorkload(obj: unknown): WorkloadAnalysis | undefined {
     else if (ps.kind === 'Pod') a.replicas = 1;
     else if (ps.kind !== 'Job') a.replicas = 1; // apiserver default
   }
+  a.containers.forEach((c, ci) => {
+    if (!c.runConfig) return;
+    const prov = runProvenance(a, ci);
+    c.registersBeforeRun = prov.registersFirst;
+    c.configCopiedFrom = prov.copies.map(({ op, container }) => (op.from ? { from: op.from, container } : { container }));
+  });
   a.referencedConfigSources = configSources(a);
   a.referencedEnvSources = envSources(a);
   return a;

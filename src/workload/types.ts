@@ -182,6 +182,13 @@ export interface ContainerAnalysis {
   runConfig?: FileLocation;
   /** the directory of that file (where .runner_system_id is written) */
   runConfigDir?: FileLocation;
+  /**
+   * Only when the container runs `run`: does a `register` (in an initContainer, or earlier in
+   * the same script) write the file `run` reads? 'unknown' when a script we cannot see could.
+   */
+  registersBeforeRun?: boolean | 'unknown';
+  /** Only when the container runs `run`: copies into that file before `run` starts (from a ConfigMap mount to an emptyDir, …) */
+  configCopiedFrom?: { from?: FileLocation; container: number }[];
 }
 
 export interface ConfigSourceRef {

@@ -238,6 +238,8 @@ t.test('cp to a writable emptyDir, register, then run: no read-only warning, not
   t.equal(c.copies.length, 1);
   t.equal(c.copies[0]!.to.path, '/etc/gitlab-runner/config.toml');
   t.same(a.referencedConfigSources, [{ kind: 'ConfigMap', name: 'runner-cm', key: 'config.toml', container: 0, via: 'copy' }]);
+  t.equal(c.registersBeforeRun, true);
+  t.equal(c.configCopiedFrom![0]!.from!.path, '/configmaps/config.toml');
   const fs = findings(o, resolvedWith({ 'runner-cm': configMapData('configmap-template.yaml') }));
   t.same(ids(fs), [], 'registers first, so the template without a token is fine');
 });
@@ -245,8 +247,23 @@ t.test('cp to a writable emptyDir, register, then run: no read-only warning, not
 t.test('cp to a writable dir without any register: the copied config is what run reads', async (t) => {
   const o = chartLike('cp /configmaps/config.toml /etc/gitlab-runner/config.toml; gitlab-runner run');
   t.notOk(findings(o).some((f) => f.ruleId === 'GRA210'), 'config dir is writable');
+  t.equal(analyzeWorkload(o)!.containers[0]!.registersBeforeRun, false);
   const fs = findings(o, resolvedWith({ 'runner-cm': configMapData('configmap-registration-token.yaml') }));
   t.same(ids(fs, 'deny'), ['GRA211']);
+});
+
+t.test('directory copies: cp -r /configmaps/. and cp -a dir/', async (t) => {
+  for (const script of ['cp -r /configmaps/. /etc/gitlab-runner/ && gitlab-runner run', 'cp -a /configmaps/ /etc/; exec gitlab-runner run -c /etc/configmaps/config.toml']) {
+    const a = analyzeWorkload(chartLike(script))!;
+    t.equal(a.containers[0]!.copies[0]!.dir, true, script);
+    t.same(a.referencedConfigSources, [{ kind: 'ConfigMap', name: 'runner-cm', key: 'config.toml', container: 0, via: 'copy' }], script);
+  }
+});
+
+t.test('variant3 with the registration-token ConfigMap resolved: register cannot write, so run never authenticates', async (t) => {
+  const fs = findings(seed('deployment-initcontainer-variant3.yaml'), resolvedWith({ 'gitlab-runner-config': configMapData('configmap-registration-token.yaml') }));
+  t.same(ids(fs, 'deny'), ['GRA207', 'GRA211']);
+  assertNoWholeToken(t, fs);
 });
 
 t.test('an initContainer copying into a shared emptyDir counts as the source', async (t) => {
