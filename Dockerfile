@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+#
+# gitlab-runner-admission image. test/e2e/image.test.ts replays these steps (there is no Docker
+# engine on the CI machines) and checks this file still has them; change both together.
+#
+# Base: node:20-bookworm-slim rather than node:20-alpine. Alpine's musl resolver differs from
+# glibc in ways that bite in clusters (search-domain and ndots handling, and no DNS-over-TCP
+# fallback before musl 1.2.4), and the webhook resolves GitLab hosts when online verification is
+# on; Node's musl builds are also an "experimental" tier upstream. The dependencies are pure
+# JavaScript, so glibc costs only image size. Pin the base by digest in your build pipeline
+# (FROM node:20-bookworm-slim@sha256:...) so rebuilds are reproducible.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# --- build: dev dependencies + TypeScript compile -> dist/
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# --- deps: production dependencies only (no TypeScript, tap, ...)
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# --- runtime: node + production node_modules + dist. Nothing runs through a shell: exec-form
+# ENTRYPOINT, and the chart's probes are kubelet httpGet, so no sh or curl is needed.
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+# Files stay owned by root and are only readable by the runtime user: the process cannot
+# modify its own code (and the chart mounts the root filesystem read-only anyway).
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+# Numeric user so Kubernetes can verify runAsNonRoot without a passwd entry (65532 is the
+# conventional "nonroot" id of distroless images; the chart uses the same id).
+USER 65532:65532
+# 8443: HTTPS webhook (AdmissionReview, /healthz, /readyz); 9090: plain-HTTP /metrics.
+EXPOSE 8443 9090
+ENTRYPOINT ["node", "dist/cli/main.js", "serve"]
