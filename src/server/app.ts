@@ -5,6 +5,7 @@ import { mutateRequest } from '../admission/mutate.js';
 import { parseReview, reviewResponse } from '../admission/review.js';
 import { validateRequest, type ReviewOutcome, type ValidateDeps } from '../admission/validate.js';
 import { isMode, type Mode, type Settings } from '../settings/settings.js';
+import { guardDeps, type Dependency } from './budget.js';
 import { parseTimeout, reviewDeadline } from './timeout.js';
 
 /**
@@ -29,6 +30,8 @@ export type Webhook = 'validate' | 'mutate';
 export interface ServerObserver {
   review?(webhook: Webhook, outcome: ReviewOutcome, seconds: number, kind: string, operation: string): void;
   badRequest?(webhook: Webhook, reason: string): void;
+  /** a dependency did not answer within the review budget and the review went on without it */
+  budgetExceeded?(dep: Dependency): void;
 }
 
 export interface AppOptions {
@@ -51,8 +54,8 @@ function oneLine(s: string): string {
 
 export function buildApp(opts: AppOptions): App {
   const { settings, logger, certs } = opts;
-  const deps = opts.deps ?? {};
   const observer = opts.observer ?? {};
+  const deps = guardDeps(opts.deps ?? {}, { log: logger, onExceeded: (d) => observer.budgetExceeded?.(d) });
   let draining = false;
 
   const tls = certs.current();
