@@ -90,12 +90,45 @@ export function generateCa(opts: CaOptions = {}): PemPair {
   cert.setSubject(attrs);
   cert.setIssuer(attrs);
   cert.setExtensions([
-    { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
+    // pathLen 1, not 0: during a CA rotation the next CA is cross-signed by this one and sits
+    // between it and the leaf (see crossSignCa); a pathLen of 0 would forbid that chain.
+    { name: 'basicConstraints', cA: true, pathLenConstraint: 1, critical: true },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);
   cert.sign(k.forgePrivate, forge.md.sha256.create());
   return { key: k.privatePem, cert: certPem(cert) };
+}
+
+/**
+ * A certificate for `next`'s key and subject, issued by `prev`. Served after the leaf while a CA
+ * rotation is in progress, it lets a client that still trusts only `prev` build
+ * leaf -> next (cross-signed) -> prev, while a client that already trusts `next` stops at its
+ * own self-signed copy of `next` (same subject and key). So there is no moment where either the
+ * apiserver's old caBundle or its new one fails to verify the serving cert. The same technique
+ * Let's Encrypt used to move from DST Root CA X3 to ISRG Root X1
+ * (https://letsencrypt.org/certificates/, "cross-signed").
+ */
+export function crossSignCa(next: PemPair, prev: PemPair, opts: { now?: Date } = {}): string {
+  const now = opts.now ?? new Date();
+  const nextCert = forge.pki.certificateFromPem(next.cert);
+  const prevCert = forge.pki.certificateFromPem(prev.cert);
+  const prevKey = forge.pki.privateKeyFromPem(prev.key);
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = nextCert.publicKey;
+  cert.serialNumber = randomSerialHex();
+  cert.validity.notBefore = new Date(now.getTime() - BACKDATE_MS);
+  cert.validity.notAfter = new Date(Math.min(nextCert.validity.notAfter.getTime(), prevCert.validity.notAfter.getTime()));
+  cert.setSubject(nextCert.subject.attributes);
+  cert.setIssuer(prevCert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+    { name: 'authorityKeyIdentifier', keyIdentifier: prevCert.generateSubjectKeyIdentifier().getBytes() },
+  ]);
+  cert.sign(prevKey, forge.md.sha256.create());
+  return certPem(cert);
 }
 
 export function generateServingCert(ca: PemPair, opts: ServingOptions): PemPair {

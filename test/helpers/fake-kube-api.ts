@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
 import fjp, { type Operation } from 'fast-json-patch';
-import { generateCa, generateServingCert } from '../../src/certs/generate.js';
+import { generateCa, generateServingCert, type PemPair } from '../../src/certs/generate.js';
 
 export type KubeObject = {
   apiVersion: string;
@@ -136,10 +136,19 @@ function mergePatch(target: unknown, patch: unknown): unknown {
   return out;
 }
 
+let tlsMaterial: { ca: PemPair; serving: PemPair } | undefined;
+/** RSA keygen is the slow part of starting a fake; one CA per test process is enough. */
+function fakeTls(): { ca: PemPair; serving: PemPair } {
+  if (!tlsMaterial) {
+    const ca = generateCa({ commonName: 'fake-kube-api-ca' });
+    tlsMaterial = { ca, serving: generateServingCert(ca, { commonName: 'localhost', dnsNames: ['localhost'], ips: ['127.0.0.1'] }) };
+  }
+  return tlsMaterial;
+}
+
 export async function startFakeKubeApi(opts: { token?: string } = {}): Promise<FakeKubeApi> {
   const token = opts.token ?? `fake-token-${randomUUID()}`;
-  const ca = generateCa({ commonName: 'fake-kube-api-ca' });
-  const serving = generateServingCert(ca, { commonName: 'localhost', dnsNames: ['localhost'], ips: ['127.0.0.1'] });
+  const { ca, serving } = fakeTls();
   const types = new Map<string, ResourceType>(Object.entries(BUILTIN));
   const objects = new Map<string, KubeObject>();
   const interceptors: Interceptor[] = [];

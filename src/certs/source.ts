@@ -1,0 +1,81 @@
+/**
+ * One entry point for the server: the certificate source for settings.certMode.
+ *   dev          local CA + localhost cert in settings.certDir (ensureDevCerts)
+ *   files        tls.crt/tls.key mounted in settings.certDir, hot-reloaded
+ *   certManager  same as files; cert-manager writes the Secret and its cainjector fills the
+ *                caBundle (cert-manager.io/inject-ca-from), so nothing is generated here
+ *   selfManaged  cert kept in the Secret `<service>-tls`, caBundle patched by us
+ * An expired or mismatched pair at start rejects with a CertError whose message says which.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Settings } from '../settings/settings.js';
+import { ensureDevCerts } from './dev.js';
+import { FileCertSource } from './files-source.js';
+import type { RotationPolicy } from './rotation.js';
+import { SelfManagedCertSource } from './self-managed.js';
+import type { CertPair, CertSource } from './types.js';
+
+export type { CertPair, CertSource } from './types.js';
+
+export interface CertSourceDeps {
+  /** selfManaged: defaults to the in-cluster / KUBECONFIG config (src/kube/kubeconfig.ts) */
+  kubeConfig?: KubeConfig;
+  now?: () => Date;
+  /** files modes: backup poll interval */
+  pollMs?: number;
+  /** selfManaged: re-check interval once ready / while not ready */
+  recheckMs?: number;
+  retryMs?: number;
+  policy?: Partial<RotationPolicy>;
+}
+
+class StaticCertSource implements CertSource {
+  constructor(private readonly pair: CertPair) {}
+  current(): CertPair {
+    return this.pair;
+  }
+  onUpdate(): void {}
+  ready(): boolean {
+    return true;
+  }
+  async close(): Promise<void> {}
+}
+
+export function selfManagedSecretName(service: string): string {
+  return `${service}-tls`;
+}
+
+export async function createCertSource(settings: Settings, log: Logger, deps: CertSourceDeps = {}): Promise<CertSource> {
+  const { service } = settings;
+  switch (settings.certMode) {
+    case 'dev': {
+      const dev = await ensureDevCerts(settings.certDir);
+      log.info({ event: 'tls-dev', ca: dev.caPath, created: dev.created }, `dev certificates ${dev.created ? 'created' : 'reused'}; trust ${dev.caPath}`);
+      return new StaticCertSource({ key: dev.key, cert: dev.cert, ca: dev.ca });
+    }
+    case 'files':
+    case 'certManager':
+      return FileCertSource.open({
+        dir: settings.certDir,
+        log,
+        ...(deps.pollMs !== undefined ? { pollMs: deps.pollMs } : {}),
+        ...(deps.now ? { now: deps.now } : {}),
+        expectHosts: [`${service.name}.${service.namespace}.svc`],
+      });
+    case 'selfManaged': {
+      const kubeConfig = deps.kubeConfig ?? (await import('../kube/kubeconfig.js')).loadKubeConfig();
+      return SelfManagedCertSource.open({
+        kubeConfig,
+        log,
+        secretName: selfManagedSecretName(service.name),
+        namespace: service.namespace,
+        policy: { service: service.name, namespace: service.namespace, ...deps.policy },
+        webhookConfigs: settings.webhookConfigNames,
+        ...(deps.now ? { now: deps.now } : {}),
+        ...(deps.recheckMs !== undefined ? { recheckMs: deps.recheckMs } : {}),
+        ...(deps.retryMs !== undefined ? { retryMs: deps.retryMs } : {}),
+      });
+    }
+  }
+}
