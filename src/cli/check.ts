@@ -109,7 +109,7 @@ export async function checkPaths(paths: readonly string[], opts: CheckOptions, r
       }
       bytes = r.bytes;
     }
-    reports.push(checkBytes(input.file, bytes, input.kind === 'stdin' || input.explicit, opts));
+    reports.push(checkBytes(input.file, bytes, opts));
   }
   return buildReport(reports, opts.mode, opts.strict);
 }

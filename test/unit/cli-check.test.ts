@@ -263,7 +263,7 @@ t.test('template sources are skipped and said so; a YAML mistake that only looks
   t.match(bad.err, /secret\.yaml:4:\d+: error: YAML does not parse as Kubernetes reads it/);
 });
 
-t.test('directory walk: only config/manifest names; a non-runner .toml is skipped unless named', async (t) => {
+t.test('directory walk: only config/manifest names; a non-runner .toml is skipped, named or not', async (t) => {
   const dir = await tmp({
     'pyproject.toml': '[project]\nname = "x"\n',
     'README.md': `token ${REG}\n`,
@@ -278,8 +278,10 @@ t.test('directory walk: only config/manifest names; a non-runner .toml is skippe
   t.notMatch(r.out, /README/);
   t.match(r.out, /sub\/config\.toml: ok/);
   t.match(r.out, /^1 file checked, 1 file skipped, /m);
-  const named = await check([path.join(dir, 'pyproject.toml')]);
-  t.match(named.out, /GRA007/, 'named explicitly: checked as a runner config');
+  const named = await check(['-v', path.join(dir, 'pyproject.toml'), path.join(dir, 'README.md')]);
+  t.equal(named.code, 0);
+  t.match(named.out, /pyproject\.toml: skipped: not a runner config/, 'pre-commit passes every staged file by name');
+  t.match(named.out, /README\.md: ok \(0 runner objects, 1 other object\)/, 'a named file with another extension is sniffed');
 });
 
 t.test('usage: --help with an example, bad flags and no input exit 2', async (t) => {

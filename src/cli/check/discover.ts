@@ -5,11 +5,12 @@ import { isCandidateName } from './load.js';
 /**
  * Which files the arguments name. Directories recurse (sorted, so output is stable), skipping
  * node_modules and .git and not following symlinked directories (no loops). Files named
- * directly are always read; files found by walking only when their name says config/manifest.
+ * directly are always read (an unknown name is sniffed); files found by walking only when their
+ * name says config, manifest or template.
  */
 
 export type Input =
-  | { kind: 'file'; file: string; explicit: boolean }
+  | { kind: 'file'; file: string }
   | { kind: 'stdin'; file: string }
   | { kind: 'error'; file: string; message: string };
 
@@ -54,12 +55,12 @@ async function walkDir(dir: string, out: Input[]): Promise<void> {
     } else if (st.isSymbolicLink()) {
       try {
         const target = await stat(p);
-        if (target.isFile() && isCandidateName(name)) out.push({ kind: 'file', file: p, explicit: false });
+        if (target.isFile() && isCandidateName(name)) out.push({ kind: 'file', file: p });
       } catch {
         // a dangling link inside a tree is not something the user asked about
       }
     } else if (st.isFile() && isCandidateName(name)) {
-      out.push({ kind: 'file', file: p, explicit: false });
+      out.push({ kind: 'file', file: p });
     }
   }
 }
@@ -79,7 +80,7 @@ export async function discover(args: readonly string[]): Promise<Input[]> {
       continue;
     }
     if (st.isDirectory()) await walkDir(a, out);
-    else out.push({ kind: 'file', file: a, explicit: true });
+    else out.push({ kind: 'file', file: a });
   }
   return out;
 }

@@ -120,12 +120,12 @@ function checkObject(lo: LoadedObject, file: string, opts: CheckOptions, report:
   }
 }
 
-/** Check one input given its bytes. `explicit`: named on the command line, not found by a walk. */
-export function checkBytes(file: string, bytes: Buffer, explicit: boolean, opts: CheckOptions): FileReport {
+/** Check one input given its bytes. */
+export function checkBytes(file: string, bytes: Buffer, opts: CheckOptions): FileReport {
   const report: FileReport = { file, status: 'checked', objects: 0, skippedObjects: 0, notes: [], findings: [], verdict: 'allow' };
   const decoded = decodeText(bytes);
   if (!decoded.ok) return { ...report, status: 'error', reason: decoded.message, verdict: 'error' };
-  const loaded = loadText(file, decoded.text, explicit);
+  const loaded = loadText(file, decoded.text);
   switch (loaded.type) {
     case 'error': {
       const r: FileReport = { ...report, status: 'error', reason: loaded.message, verdict: 'error' };

@@ -83,7 +83,8 @@ export function sniff(text: string): 'toml' | 'yaml' | 'json' {
 }
 
 /**
- * A `.toml` file found by walking a directory is only ours when it looks like a runner config:
+ * A `.toml` file is only ours when it looks like a runner config (named or found by a walk:
+ * pre-commit passes every staged file by name, pyproject.toml included):
  * a `[[runners]]`/`[runners.…]` header, even a broken one (corpus
  * official-testdata-lint-invalid_syntax.toml has `[[runners` unclosed and must be denied), or a
  * global key only config.toml has. pyproject.toml and Cargo.toml are skipped.
@@ -96,9 +97,9 @@ export function looksLikeRunnerToml(text: string): boolean {
   );
 }
 
-export function loadToml(text: string, explicit: boolean): Loaded {
+export function loadToml(text: string): Loaded {
   if (isTemplateSource(text)) return { type: 'skip', reason: TEMPLATE_SKIP };
-  if (!explicit && !looksLikeRunnerToml(text)) return { type: 'skip', reason: 'not a runner config' };
+  if (!looksLikeRunnerToml(text)) return { type: 'skip', reason: 'not a runner config' };
   return { type: 'toml', text };
 }
 
@@ -244,15 +245,12 @@ export function loadJson(text: string): Loaded {
   return { type: 'objects', objects, skipped: counter.skipped, notes: [] };
 }
 
-/**
- * One input's text → Loaded. `explicit`: the user named this file (not found by a directory
- * walk), so a `.toml` is checked even when it does not look like a runner config.
- */
-export function loadText(file: string, text: string, explicit: boolean): Loaded {
+/** One input's text → Loaded; the name picks the reader, content decides for unknown names and stdin. */
+export function loadText(file: string, text: string): Loaded {
   let type = inputTypeOf(file);
   if (type === 'template') return { type: 'skip', reason: TEMPLATE_SKIP };
   if (type === 'unknown') type = sniff(text);
-  if (type === 'toml') return loadToml(text, explicit);
+  if (type === 'toml') return loadToml(text);
   if (type === 'json') return loadJson(text);
   return loadYaml(text);
 }
