@@ -1,0 +1,96 @@
+/**
+ * RFC 6902 JSON Patch building against the raw object the apiserver sent. Pure.
+ * Paths are RFC 6901 JSON Pointers: `~` → `~0`, `/` → `~1` in every segment (annotation keys
+ * such as `gitlab-runner-admission/injected` contain a `/`).
+ */
+
+export type JsonPatchOp =
+  | { op: 'add'; path: string; value: unknown }
+  | { op: 'replace'; path: string; value: unknown }
+  | { op: 'remove'; path: string }
+  | { op: 'test'; path: string; value: unknown };
+
+export function escapeSegment(s: string | number): string {
+  return String(s).replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+export function pointer(segments: readonly (string | number)[]): string {
+  return segments.map((s) => `/${escapeSegment(s)}`).join('');
+}
+
+/** Segments of a pointer (the inverse of `pointer`). */
+export function segmentsOf(ptr: string): string[] {
+  if (ptr === '') return [];
+  return ptr
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/**
+ * Collects operations and keeps a view of what they create, so "create the parent when missing"
+ * is decided against the object as patched so far, not as sent.
+ */
+export class PatchBuilder {
+  readonly ops: JsonPatchOp[] = [];
+  private readonly created = new Map<string, unknown>();
+
+  constructor(private readonly doc: unknown) {}
+
+  /** The value at `segs` in the document as patched so far (undefined when absent or null). */
+  at(segs: readonly (string | number)[]): unknown {
+    const p = pointer(segs);
+    if (this.created.has(p)) return this.created.get(p);
+    let cur: unknown = this.doc;
+    for (const s of segs) {
+      if (Array.isArray(cur)) cur = cur[Number(s)];
+      else if (isRecord(cur)) cur = Object.prototype.hasOwnProperty.call(cur, String(s)) ? cur[String(s)] : undefined;
+      else return undefined;
+    }
+    return cur ?? undefined;
+  }
+
+  /** Create every missing (or null) object along `segs`. */
+  ensureObject(segs: readonly (string | number)[]): void {
+    for (let i = 1; i <= segs.length; i++) {
+      const sub = segs.slice(0, i);
+      const v = this.at(sub);
+      if (isRecord(v) || (Array.isArray(v) && i < segs.length)) continue;
+      // `add` on an existing member replaces it, which is what a null needs (RFC 6902 §4.1)
+      this.ops.push({ op: 'add', path: pointer(sub), value: {} });
+      this.created.set(pointer(sub), {});
+    }
+  }
+
+  /** Set `key` of the object at `parent`, creating the parent when missing. */
+  setKey(parent: readonly (string | number)[], key: string, value: unknown): void {
+    this.ensureObject(parent);
+    this.ops.push({ op: 'add', path: pointer([...parent, key]), value });
+    this.created.set(pointer([...parent, key]), value);
+  }
+
+  /** Append to the array at `arr`, creating it (with this one element) when missing or null. */
+  append(arr: readonly (string | number)[], value: unknown): void {
+    const v = this.at(arr);
+    if (Array.isArray(v)) {
+      this.ops.push({ op: 'add', path: `${pointer(arr)}/-`, value });
+      return;
+    }
+    this.ensureObject(arr.slice(0, -1));
+    this.ops.push({ op: 'add', path: pointer(arr), value: [value] });
+    this.created.set(pointer(arr), [value]);
+  }
+
+  replace(segs: readonly (string | number)[], value: unknown): void {
+    this.ops.push({ op: 'replace', path: pointer(segs), value });
+  }
+}
+
+/** The AdmissionResponse encoding of a patch: base64 of its JSON. */
+export function encodePatch(ops: readonly JsonPatchOp[]): string {
+  return Buffer.from(JSON.stringify(ops), 'utf8').toString('base64');
+}

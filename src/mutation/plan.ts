@@ -1,0 +1,356 @@
+import { posix } from 'node:path';
+import { parseRunnerConfig } from '../config/index.js';
+import type { Finding, ObjectRef } from '../findings/types.js';
+import { makeFinding, type Location } from '../rules/catalog.js';
+import {
+  INJECTED,
+  INJECTED_WITHOUT_PRESTOP,
+  NOT_INJECTED_LOOKUP,
+  NOT_INJECTED_NO_LOOKUPS,
+  NOT_INJECTED_NO_TOKEN_SOURCE,
+  NOT_INJECTED_UNSAFE_SPLIT,
+  NOT_INJECTED_UNSUPPORTED,
+} from '../rules/mutation/rules.js';
+import { classifyToken } from '../tokens/index.js';
+import { analyzeWorkload, getPodSpec, runProvenance } from '../workload/index.js';
+import type { ContainerAnalysis, EnvEntry, ResolvedRefs, WorkloadAnalysis } from '../workload/types.js';
+import {
+  CHART_REGISTRATION_KEY,
+  CHART_RUNNER_KEY,
+  INJECTED as INJECTED_ANNOTATION,
+  TOKEN_SECRET,
+  injectionDisabled,
+  tokenSecretRef,
+} from './annotations.js';
+import { PatchBuilder, type JsonPatchOp } from './patch.js';
+import { preStopCommand, registerScript } from './script.js';
+import { verifySplit } from './split.js';
+
+/**
+ * Pure planning of the registration injection (issue 3; docs/mutation.md): given the raw
+ * object and what the lookups read, decide whether a runner workload needs a registration step
+ * and, if so, the JSON Patch that adds it. Never throws on odd input: anything unexpected is
+ * "no patch".
+ */
+
+export const INIT_CONTAINER_NAME = 'register-runner';
+export const WRITABLE_VOLUME = 'gra-runner-config';
+export const TEMPLATE_MOUNT_CANDIDATES = ['/configmaps', '/gra-configmaps'];
+export const MUTATE_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Pod']);
+
+export type SkipReason =
+  | 'not-a-workload'
+  | 'not-a-runner'
+  | 'opted-out'
+  | 'already-injected'
+  | 'no-run'
+  | 'registers-already'
+  | 'no-config-source'
+  | 'no-lookups'
+  | 'lookup-failed'
+  | 'not-needed'
+  | 'no-token-source'
+  | 'unsafe-split'
+  | 'unsupported';
+
+export type Plan =
+  | { action: 'patch'; patch: JsonPatchOp[]; findings: Finding[]; annotation: InjectionRecord }
+  | { action: 'none'; reason: SkipReason; findings: Finding[] };
+
+export interface PlanOptions {
+  /** AdmissionReview request.kind.kind (authoritative over object.kind) */
+  kind: string;
+  /** undefined: the webhook runs without Kubernetes lookups */
+  resolved?: ResolvedRefs;
+  /** namespace of the request, for finding locations */
+  namespace?: string;
+}
+
+/** What the `gitlab-runner-admission/injected` annotation records (JSON). */
+export interface InjectionRecord {
+  initContainer: string;
+  volume: string;
+  config: string;
+  template: string;
+  source: string;
+  token: string;
+  flows: ('registration' | 'authentication')[];
+  preStopUnregister: boolean;
+  why: string;
+}
+
+type Flow = 'registration' | 'authentication';
+
+interface TokenPlan {
+  env: Record<string, unknown>[];
+  flows: Flow[];
+  text: string;
+  sourceText: string;
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+function arr(x: unknown): unknown[] {
+  return Array.isArray(x) ? x : [];
+}
+
+function refOf(obj: Record<string, unknown>, kind: string, namespace?: string): ObjectRef {
+  const md = isRecord(obj.metadata) ? obj.metadata : {};
+  const ref: ObjectRef = { kind };
+  const ns = typeof md.namespace === 'string' && md.namespace ? md.namespace : namespace;
+  if (ns) ref.namespace = ns;
+  if (typeof md.name === 'string' && md.name) ref.name = md.name;
+  else if (typeof md.generateName === 'string' && md.generateName) ref.name = `${md.generateName}*`;
+  return ref;
+}
+
+// Env the init step must not inherit from the runner container: the token slots (it gets its
+// own), the options reserved to the server with an authentication token (fatal to `register`,
+// SPEC §2), and the file options the script sets by flag.
+const ENV_NOT_COPIED = /^(REGISTRATION_TOKEN|CI_SERVER_TOKEN|REGISTER_.*|RUNNER_TAG_LIST|CONFIG_FILE|TEMPLATE_CONFIG_FILE)$/;
+
+function copiedEnv(container: Record<string, unknown>): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const e of arr(container.env)) {
+    if (!isRecord(e) || typeof e.name !== 'string' || ENV_NOT_COPIED.test(e.name)) continue;
+    // Secrets stay with the container that needs them (least privilege); a literal that looks
+    // like a token is not duplicated either (the validating rules report it on the runner).
+    if (isRecord(e.valueFrom) && e.valueFrom.secretKeyRef !== undefined) continue;
+    if (typeof e.value === 'string') {
+      const k = classifyToken(e.value).cls.kind;
+      if (k !== 'empty' && k !== 'placeholder' && k !== 'unknown') continue;
+      if (k === 'unknown' && (classifyToken(e.value).cls as { looksSecret?: boolean }).looksSecret) continue;
+    }
+    out.push(structuredClone(e));
+  }
+  return out;
+}
+
+function secretKeyEnv(name: string, secret: string, key: string, optional: boolean): Record<string, unknown> {
+  return { name, valueFrom: { secretKeyRef: { name: secret, key, ...(optional ? { optional: true } : {}) } } };
+}
+
+/** The token source, or a reason to stop. */
+function planToken(
+  obj: unknown,
+  c: ContainerAnalysis,
+  resolved: ResolvedRefs | undefined,
+): { ok: true; plan: TokenPlan } | { ok: false; reason: 'none' } | { ok: false; reason: 'bad'; text: string } {
+  const ts = tokenSecretRef(obj);
+  if (ts) {
+    const srcText = `Secret ${ts.name}`;
+    if (ts.explicitKey === 'registration') {
+      return { ok: true, plan: { env: [secretKeyEnv('REGISTRATION_TOKEN', ts.name, ts.registrationKey, false)], flows: ['registration'], text: `registration token from ${srcText} key ${ts.registrationKey}`, sourceText: srcText } };
+    }
+    if (ts.explicitKey === 'runner') {
+      return { ok: true, plan: { env: [secretKeyEnv('CI_SERVER_TOKEN', ts.name, ts.runnerKey, false)], flows: ['authentication'], text: `authentication token from ${srcText} key ${ts.runnerKey}`, sourceText: srcText } };
+    }
+    // present only when the lookups were allowed to read Secrets (settings.kube.readSecrets)
+    const data = resolved?.secrets.get(ts.name);
+    if (isRecord(data)) {
+      // The Secret was read: use exactly the key that holds a token, and check its kind.
+      const run = (data[ts.runnerKey] ?? '').trim();
+      const reg = (data[ts.registrationKey] ?? '').trim();
+      if (run) {
+        const k = classifyToken(run).cls.kind;
+        if (k === 'registration' || k === 'other-gitlab') return { ok: false, reason: 'bad', text: `${srcText} key ${ts.runnerKey} does not hold an authentication token` };
+        return { ok: true, plan: { env: [secretKeyEnv('CI_SERVER_TOKEN', ts.name, ts.runnerKey, false)], flows: ['authentication'], text: `authentication token from ${srcText} key ${ts.runnerKey}`, sourceText: srcText } };
+      }
+      if (reg) {
+        const k = classifyToken(reg).cls.kind;
+        if (k === 'auth' || k === 'other-gitlab') return { ok: false, reason: 'bad', text: `${srcText} key ${ts.registrationKey} does not hold a registration token` };
+        return { ok: true, plan: { env: [secretKeyEnv('REGISTRATION_TOKEN', ts.name, ts.registrationKey, false)], flows: ['registration'], text: `registration token from ${srcText} key ${ts.registrationKey}`, sourceText: srcText } };
+      }
+      return { ok: false, reason: 'bad', text: `${srcText} has neither ${ts.runnerKey} nor ${ts.registrationKey} set` };
+    }
+    // Not read (the default: no Secret access): both chart keys, optional, and the script takes
+    // whichever is non-empty, an authentication token first. The key name decides the flow.
+    return {
+      ok: true,
+      plan: {
+        env: [secretKeyEnv('CI_SERVER_TOKEN', ts.name, ts.runnerKey, true), secretKeyEnv('REGISTRATION_TOKEN', ts.name, ts.registrationKey, true)],
+        flows: ['authentication', 'registration'],
+        text: `token from ${srcText} (key ${ts.runnerKey}, else ${ts.registrationKey})`,
+        sourceText: srcText,
+      },
+    };
+  }
+  // Implicit: the runner container already gets a token slot from a Secret.
+  const implicit = c.env.filter(
+    (e): e is EnvEntry & { source: { type: 'secretKeyRef'; name: string; key: string } } =>
+      (e.name === 'REGISTRATION_TOKEN' || e.name === 'CI_SERVER_TOKEN') && e.source.type === 'secretKeyRef',
+  );
+  if (implicit.length === 0) return { ok: false, reason: 'none' };
+  const env: Record<string, unknown>[] = [];
+  const flows: Flow[] = [];
+  const parts: string[] = [];
+  for (const e of implicit) {
+    // The chart's key names tell the kind; the wrong slot is denied by the validating rules
+    // (GRA204) and must not be copied into a registration step.
+    if (e.name === 'CI_SERVER_TOKEN' && e.source.key === CHART_REGISTRATION_KEY) return { ok: false, reason: 'bad', text: `CI_SERVER_TOKEN comes from key ${CHART_REGISTRATION_KEY}` };
+    if (e.name === 'REGISTRATION_TOKEN' && e.source.key === CHART_RUNNER_KEY) return { ok: false, reason: 'bad', text: `REGISTRATION_TOKEN comes from key ${CHART_RUNNER_KEY}` };
+    env.push(secretKeyEnv(e.name, e.source.name, e.source.key, e.source.optional === true));
+    flows.push(e.name === 'CI_SERVER_TOKEN' ? 'authentication' : 'registration');
+    parts.push(`${e.name} from Secret ${e.source.name} key ${e.source.key}`);
+  }
+  const names = [...new Set(implicit.map((e) => `Secret ${e.source.name}`))].join(', ');
+  return { ok: true, plan: { env, flows, text: parts.join('; '), sourceText: names } };
+}
+
+function uniqueName(base: string, taken: Set<string>): string {
+  if (!taken.has(base)) return base;
+  for (let i = 2; ; i++) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;
+}
+
+export function planInjection(obj: unknown, opts: PlanOptions): Plan {
+  const none = (reason: SkipReason, findings: Finding[] = []): Plan => ({ action: 'none', reason, findings });
+  if (!MUTATE_KINDS.has(opts.kind) || !isRecord(obj)) return none('not-a-workload');
+  const ref = refOf(obj, opts.kind, opts.namespace);
+  const at = (extra: Omit<Location, 'object'> = {}): Location => ({ object: ref, ...extra });
+  const viewed = typeof obj.kind === 'string' ? obj : { ...obj, kind: opts.kind };
+  let a: WorkloadAnalysis | undefined;
+  try {
+    a = analyzeWorkload(viewed);
+  } catch {
+    a = undefined;
+  }
+  if (!a) return none('not-a-runner');
+  if (injectionDisabled(obj)) return none('opted-out');
+
+  const podSegs = a.podSpecPointer === '/spec' ? ['spec'] : ['spec', 'template', 'spec'];
+  const ps = getPodSpec(viewed);
+  if (!ps) return none('not-a-workload');
+  const spec = ps.spec;
+  if (arr(spec.initContainers).some((c) => isRecord(c) && c.name === INIT_CONTAINER_NAME)) return none('already-injected');
+
+  const runIdx = a.containers.map((c, i) => ({ c, i })).filter(({ c }) => c.role === 'container' && c.runConfig && c.invocations.some((v) => v.subcommand === 'run'));
+  if (runIdx.length === 0) return none('no-run');
+  const hasAnnotation = tokenSecretRef(obj) !== undefined;
+  const unsupported = (reason: string): Plan =>
+    none('unsupported', hasAnnotation ? [makeFinding(NOT_INJECTED_UNSUPPORTED, { reason }, at())] : []);
+  if (runIdx.length > 1) return unsupported('more than one container runs `gitlab-runner run`');
+  const { c, i: ci } = runIdx[0]!;
+  const prov = runProvenance(a, ci);
+  if (prov.registersFirst !== false) return none('registers-already');
+  if (prov.copies.length > 0) return none('registers-already'); // the config is prepared by a step of the user's own
+  if (c.opaque) return none('registers-already');
+
+  const sources = a.referencedConfigSources.filter((s) => s.container === ci && s.via === 'mount');
+  const loc = c.runConfig!;
+  if (sources.length !== 1 || !loc.mount || !loc.mount.volume || loc.volumePath === undefined || loc.volumePath === '') return none('no-config-source');
+  const src = sources[0]!;
+  const sourceText = `${src.kind} ${src.name} key ${src.key}`;
+
+  // The config content decides whether registration is needed at all.
+  if (!opts.resolved) {
+    return none('no-lookups', hasAnnotation ? [makeFinding(NOT_INJECTED_NO_LOOKUPS, {}, at({ field: `metadata.annotations[${TOKEN_SECRET}]` }))] : []);
+  }
+  const data = (src.kind === 'ConfigMap' ? opts.resolved.configMaps : opts.resolved.secrets).get(src.name);
+  const lookupFailed = (reason: string): Plan => {
+    const hasImplicit = c.env.some((e) => (e.name === 'REGISTRATION_TOKEN' || e.name === 'CI_SERVER_TOKEN') && e.source.type === 'secretKeyRef');
+    return none('lookup-failed', hasAnnotation || hasImplicit ? [makeFinding(NOT_INJECTED_LOOKUP, { reason }, at({ dataKey: src.key }))] : []);
+  };
+  if (data === undefined) {
+    return lookupFailed(src.kind === 'Secret' ? `${sourceText} is a Secret, read only with GRA_KUBE_READ_SECRETS=true` : `${sourceText} was not read`);
+  }
+  if (typeof data === 'string') return lookupFailed(`${sourceText}: ${data}`);
+  const text = data[src.key];
+  if (text === undefined) return lookupFailed(`${src.kind} ${src.name} has no key ${src.key}`);
+  const parsed = parseRunnerConfig(text);
+  if (!parsed.ok || parsed.runners.length === 0) return none('not-needed'); // the config rules report it
+
+  const needy = parsed.runners.filter((r) => {
+    if (r.token === undefined) return true;
+    const k = classifyToken(r.token).cls.kind;
+    return k === 'empty' || k === 'placeholder';
+  });
+  if (needy.length === 0) return none('not-needed');
+  if (needy.length !== parsed.runners.length) return unsupported(`${sourceText} mixes [[runners]] with and without a token; registering all would replace the working ones`);
+  const first = needy[0]!;
+  const why = `${sourceText}: [[runners]] #${first.index}${first.name !== undefined ? ` "${first.name}"` : ''} has ${first.token === undefined || first.token.trim() === '' ? 'no token' : 'a placeholder token'}${parsed.runners.length > 1 ? ` (and ${parsed.runners.length - 1} more)` : ''}`;
+
+  const token = planToken(obj, c, opts.resolved);
+  if (!token.ok) {
+    if (token.reason === 'none') {
+      const runnerText = `${sourceText} [[runners]] #${first.index}${first.name !== undefined ? ` "${first.name}"` : ''}`;
+      return none('no-token-source', [makeFinding(NOT_INJECTED_NO_TOKEN_SOURCE, { runner: runnerText }, at({ dataKey: src.key, runner: { index: first.index, ...(first.name !== undefined ? { name: first.name } : {}) } }))]);
+    }
+    return none('unsupported', [makeFinding(NOT_INJECTED_UNSUPPORTED, { reason: token.text }, at())]);
+  }
+
+  const split = verifySplit(text);
+  if (!split.ok) return none('unsafe-split', [makeFinding(NOT_INJECTED_UNSAFE_SPLIT, { reason: split.reason }, at({ dataKey: src.key }))]);
+
+  // --- shape of the injection ---
+  const containers = arr(spec.containers);
+  const runner = containers[c.index];
+  if (!isRecord(runner)) return none('no-run');
+  const image = typeof runner.image === 'string' && runner.image ? runner.image : undefined;
+  if (!image) return unsupported('the runner container has no image');
+  const configPath = posix.normalize(loc.path);
+  const configDir = posix.dirname(configPath);
+  if (!configPath.startsWith('/') || configDir === '/') return unsupported(`the config path ${configPath} is not in a directory of its own`);
+  const mounts = arr(runner.volumeMounts);
+  const mountIdx = c.mounts.find((m) => m === loc.mount)?.index ?? loc.mount.index;
+  const otherMounts = mounts.filter((m, j) => j !== mountIdx && isRecord(m)) as Record<string, unknown>[];
+  if (otherMounts.some((m) => typeof m.mountPath === 'string' && posix.normalize(m.mountPath) === configDir)) {
+    return unsupported(`another volume is mounted at ${configDir} already`);
+  }
+  const volumes = arr(spec.volumes).filter(isRecord);
+  const volumeName = uniqueName(WRITABLE_VOLUME, new Set(volumes.map((v) => String(v.name))));
+  const usedPaths = otherMounts.map((m) => String(m.mountPath ?? ''));
+  const tplMount = TEMPLATE_MOUNT_CANDIDATES.find((p) => p !== configDir && !usedPaths.some((u) => u === p || u.startsWith(`${p}/`) || p.startsWith(`${u}/`)));
+  if (!tplMount) return unsupported('no free path to mount the config template at');
+  const templatePath = posix.join(tplMount, loc.volumePath);
+
+  const script = registerScript({ configPath, templatePath, tokenSourceText: token.plan.sourceText });
+  const init: Record<string, unknown> = {
+    name: INIT_CONTAINER_NAME,
+    image,
+    ...(typeof runner.imagePullPolicy === 'string' ? { imagePullPolicy: runner.imagePullPolicy } : {}),
+    command: ['/bin/sh', '-c', script],
+    env: [...copiedEnv(runner), ...token.plan.env],
+    ...(isRecord(runner.resources) ? { resources: structuredClone(runner.resources) } : {}),
+    ...(isRecord(runner.securityContext) ? { securityContext: structuredClone(runner.securityContext) } : {}),
+    volumeMounts: [
+      { name: volumeName, mountPath: configDir },
+      { name: loc.mount.name, mountPath: tplMount, readOnly: true },
+      ...otherMounts.map((m) => structuredClone(m)),
+    ],
+  };
+
+  const findings: Finding[] = [];
+  const b = new PatchBuilder(obj);
+  b.append([...podSegs, 'volumes'], { name: volumeName, emptyDir: {} });
+  b.append([...podSegs, 'initContainers'], init);
+  b.replace([...podSegs, 'containers', c.index, 'volumeMounts', mountIdx], { name: volumeName, mountPath: configDir });
+
+  const registration = token.plan.flows.includes('registration');
+  let preStop = false;
+  if (registration) {
+    const lifecycle = runner.lifecycle;
+    if (isRecord(lifecycle) && lifecycle.preStop !== undefined && lifecycle.preStop !== null) {
+      findings.push(makeFinding(INJECTED_WITHOUT_PRESTOP, {}, at({ field: `${a.fieldPrefix}.containers[${c.index}].lifecycle.preStop` })));
+    } else {
+      b.setKey([...podSegs, 'containers', c.index, 'lifecycle'], 'preStop', { exec: { command: preStopCommand(configPath) } });
+      preStop = true;
+    }
+  }
+
+  const record: InjectionRecord = {
+    initContainer: INIT_CONTAINER_NAME,
+    volume: volumeName,
+    config: configPath,
+    template: templatePath,
+    source: sourceText,
+    token: token.plan.text,
+    flows: token.plan.flows,
+    preStopUnregister: preStop,
+    why,
+  };
+  b.setKey(['metadata', 'annotations'], INJECTED_ANNOTATION, JSON.stringify(record));
+  findings.unshift(makeFinding(INJECTED, { summary: `${token.plan.text}; ${why}` }, at()));
+  return { action: 'patch', patch: b.ops, findings, annotation: record };
+}
