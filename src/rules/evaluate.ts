@@ -6,7 +6,7 @@ import type { Location } from './catalog.js';
 import { checkRunnerConfig, type ConfigStorage } from './config/check.js';
 import { configMapEntries, secretEntries, type DataEntry } from './data.js';
 import { checkSecretEntries, hasChartKeys } from './secret/check.js';
-import { workloadFindings } from './workload/index.js';
+import { workloadFindingsFor } from './workload/index.js';
 
 /**
  * The single entry from "a Kubernetes object" to "its findings". The webhook and the CLI
@@ -92,8 +92,9 @@ export function evaluateObject(obj: unknown, opts: EvaluateOptions = {}): Evalua
     return out.relevant ? out : IRRELEVANT;
   }
   if (WORKLOAD_KINDS.has(kind)) {
-    if (analyzeWorkload(obj) === undefined) return IRRELEVANT;
-    return { relevant: true, findings: workloadFindings(obj, ref, opts.resolved), credentials: [] };
+    const analysis = analyzeWorkload(obj);
+    if (analysis === undefined) return IRRELEVANT;
+    return { relevant: true, findings: workloadFindingsFor(analysis, ref, opts.resolved), credentials: [] };
   }
   return IRRELEVANT;
 }

@@ -7,6 +7,7 @@ import {
   AUTH_TOKEN_IN_REGISTRATION_KEY,
   BOTH_CHART_KEYS_SET,
   FOREIGN_TOKEN_IN_CHART_KEY,
+  GLRT_IN_REGISTRATION_KEY,
   INVALID_BASE64,
   REGISTRATION_PLACEHOLDER_IN_RUNNER_TOKEN_KEY,
   REGISTRATION_TOKEN_IN_RUNNER_TOKEN_KEY,
@@ -45,6 +46,8 @@ export function checkSecretEntries(entries: readonly DataEntry[], object: Object
       else if (cls.kind === 'placeholder' && cls.intent === 'registration')
         findings.push(makeFinding(REGISTRATION_PLACEHOLDER_IN_RUNNER_TOKEN_KEY, { token: c.redacted }, at));
       else if (cls.kind === 'legacy-ambiguous') findings.push(makeFinding(LEGACY_AMBIGUOUS_TOKEN, { token: c.redacted }, at));
+    } else if (cls.kind === 'auth' && c.value.startsWith('glrt-')) {
+      findings.push(makeFinding(GLRT_IN_REGISTRATION_KEY, { token: c.redacted }, at));
     } else if (cls.kind === 'auth') {
       findings.push(makeFinding(AUTH_TOKEN_IN_REGISTRATION_KEY, { token: c.redacted, what: describeToken(cls) }, at));
     }

@@ -59,7 +59,23 @@ export const REGISTRATION_PLACEHOLDER_IN_RUNNER_TOKEN_KEY = defineRule<{ token: 
   fix: () => 'put a glrt- token here, or move the registration token to `runner-registration-token`.',
 });
 
+/**
+ * register.go accepts a `glrt-` value given as a registration token and only verifies it
+ * ("If a runner token is specified in place of a registration token, let's accept it"), so this
+ * Secret works with the chart; the same rule in workloads is GRA203 (warn).
+ */
+export const GLRT_IN_REGISTRATION_KEY = defineRule<{ token: string }>({
+  id: 'GRA107',
+  severity: 'warn',
+  title: 'glrt- token under runner-registration-token',
+  message: (p) =>
+    `key \`runner-registration-token\` holds ${p.token}, an authentication token; runner 15.10+ accepts it there and only verifies it, ` +
+    'but the chart then also passes registration options that are fatal with an authentication token.',
+  fix: () => 'move the token to key `runner-token` and leave `runner-registration-token` empty.',
+});
+
 export const SECRET_RULES = [
+  GLRT_IN_REGISTRATION_KEY,
   REGISTRATION_TOKEN_IN_RUNNER_TOKEN_KEY,
   AUTH_TOKEN_IN_REGISTRATION_KEY,
   BOTH_CHART_KEYS_SET,
