@@ -24,6 +24,7 @@ t.test('config token kinds', async (t) => {
   t.same(ids(checkRunnerConfig(cfg(' ' + SEED_REG_TOKEN), FILE)), ['GRA001', 'GRA003'], 'both problems reported');
   t.same(ids(checkRunnerConfig(cfg('YOUR_REGISTRATION_TOKEN'), FILE)), ['GRA008']);
   t.same(ids(checkRunnerConfig(cfg('TOKEN'), CM)), [], 'placeholder in a ConfigMap is fine');
+  t.same(ids(checkRunnerConfig(cfg("<runner's token>"), FILE)), [], 'spaces inside a placeholder are not a broken token');
   t.same(ids(checkRunnerConfig(cfg(''), CM)), []);
   t.same(ids(checkRunnerConfig(cfg('${RUNNER_TOKEN}'), CM)), [], 'env reference (runner 18.10+)');
   t.same(ids(checkRunnerConfig(cfg('-sX9bT3kQ7pL2mN8vR4w'), FILE)), ['GRA009'], 'legacy 20 chars: info only');

@@ -43,7 +43,8 @@ export function checkRunnerConfig(text: string, site: ConfigSite): Finding[] {
     if (r.tokenLine !== undefined) at.line = r.tokenLine;
     const cls = c.cls;
 
-    if ((c.surroundingWhitespace || c.innerWhitespace) && cls.kind !== 'empty') {
+    // Placeholders such as `<runner's token>` contain spaces by nature; only real values break the header.
+    if ((c.surroundingWhitespace || c.innerWhitespace) && cls.kind !== 'empty' && cls.kind !== 'placeholder' && cls.kind !== 'env-reference') {
       findings.push(makeFinding(TOKEN_WHITESPACE, { token: c.redacted, where: 'token' }, at));
     }
     switch (cls.kind) {

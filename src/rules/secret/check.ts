@@ -36,7 +36,7 @@ export function checkSecretEntries(entries: readonly DataEntry[], object: Object
     at.token = c.redacted;
     if (cls.kind === 'empty') continue;
     if (cls.kind !== 'placeholder' && cls.kind !== 'env-reference') filled.push(e.key);
-    if (c.surroundingWhitespace || c.innerWhitespace) {
+    if ((c.surroundingWhitespace || c.innerWhitespace) && cls.kind !== 'placeholder' && cls.kind !== 'env-reference') {
       findings.push(makeFinding(TOKEN_WHITESPACE, { token: c.redacted, where: `key \`${e.key}\`` }, at));
     }
     if (cls.kind === 'other-gitlab') {
