@@ -109,7 +109,13 @@ export async function checkPaths(paths: readonly string[], opts: CheckOptions, r
       }
       bytes = r.bytes;
     }
-    reports.push(checkBytes(input.file, bytes, opts));
+    try {
+      reports.push(checkBytes(input.file, bytes, opts));
+    } catch (err) {
+      // A bug in one rule must not hide the findings of every other file; the message is ours, not file content.
+      const msg = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
+      reports.push({ ...base, status: 'error', reason: `internal error while checking: ${msg.slice(0, 200)}`, verdict: 'error' });
+    }
   }
   return buildReport(reports, opts.mode, opts.strict);
 }

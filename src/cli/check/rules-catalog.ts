@@ -1,36 +1,13 @@
-import type { Finding, Severity } from '../../findings/types.js';
-import type { RuleDef } from '../../rules/catalog.js';
-import * as configRules from '../../rules/config/rules.js';
-import * as gitlabRules from '../../rules/gitlab/rules.js';
-import * as secretRules from '../../rules/secret/rules.js';
-import * as workloadRules from '../../rules/workload/rules.js';
+import type { Finding } from '../../findings/types.js';
+import { ALL_RULES, type RuleInfo } from '../../rules/registry.js';
 
 /**
- * Every rule the CLI can report, for SARIF's tool.driver.rules (code-scanning UIs show the
- * title and severity of a rule next to each result). Collected from the rule modules' exports
- * so a new rule shows up without a second list to keep in sync.
+ * The rules for SARIF's tool.driver.rules (code-scanning UIs show a rule's title and default
+ * level next to each result): the product's registry, plus any rule id a finding carries that
+ * the registry does not list yet, so every SARIF result has its rule (ruleIndex stays valid).
  */
-
-export interface CatalogEntry {
-  id: string;
-  severity: Severity;
-  title: string;
-}
-
-function isRule(x: unknown): x is RuleDef<unknown> {
-  if (typeof x !== 'object' || x === null) return false;
-  const r = x as Record<string, unknown>;
-  return typeof r.id === 'string' && /^GRA\d{3}$/.test(r.id) && typeof r.title === 'string' && typeof r.severity === 'string' && typeof r.message === 'function';
-}
-
-export function ruleCatalog(findings: readonly Finding[] = []): CatalogEntry[] {
-  const byId = new Map<string, CatalogEntry>();
-  for (const mod of [configRules, secretRules, workloadRules, gitlabRules] as Record<string, unknown>[]) {
-    for (const v of Object.values(mod)) {
-      if (isRule(v) && !byId.has(v.id)) byId.set(v.id, { id: v.id, severity: v.severity, title: v.title });
-    }
-  }
-  // A rule from a module not listed above still gets an entry, so every SARIF result has its rule.
+export function ruleCatalog(findings: readonly Finding[] = []): RuleInfo[] {
+  const byId = new Map<string, RuleInfo>(ALL_RULES.map((r) => [r.id, r]));
   for (const f of findings) {
     if (!byId.has(f.ruleId)) byId.set(f.ruleId, { id: f.ruleId, severity: f.severity, title: f.title ?? f.ruleId });
   }
