@@ -35,11 +35,6 @@ const DISAGREE: Record<string, { ours: Verdict; why: string }> = {
   },
 };
 
-/** Expected by INDEX and right, but our rules answer otherwise today: a defect to fix, tracked as todo. */
-const TODO: Record<string, string> = {
-  'toml/rodrigobdz-docker-machine-placeholder.toml': 'GRA003 (whitespace in token) fires on the placeholder `<runner\'s token>`; INDEX says allow',
-};
-
 function matches(expected: string, ours: Verdict | 'ignored'): boolean {
   if (expected === 'allow') return ours === 'allow' || ours === 'ignored' || ours === 'skip';
   return expected === ours;
@@ -64,8 +59,7 @@ t.test('corpus verdicts agree with INDEX.tsv', { skip: SKIP_SHARED }, async (t) 
       t.not(expected, d.ours, `${file}: still a disagreement (drop it from the list once INDEX agrees)`);
       continue;
     }
-    const todo = TODO[file];
-    t.ok(matches(expected, ours), `${file}: INDEX ${expected}, ours ${ours} ${detail}`, todo ? { todo } : {});
+    t.ok(matches(expected, ours), `${file}: INDEX ${expected}, ours ${ours} ${detail}`);
     if (expected === 'skip') t.equal(r?.status, 'skipped', `${file}: a template source is skipped, never called broken TOML`);
     if (expected === 'error') t.match(r?.reason ?? '', /^YAML does not parse/, `${file}: one-line parse error`);
   }
