@@ -45,8 +45,11 @@ export function refOf(obj: Record<string, unknown>, kindHint?: string): ObjectRe
   return ref;
 }
 
+/** A `[[runners` header that was never closed is still a runner config, and a broken one (GRA004). */
+const BROKEN_RUNNERS_HEADER = /^[ \t]*\[\[[ \t]*runners\b/m;
+
 export function isRunnerConfigEntry(e: DataEntry): e is DataEntry & { text: string } {
-  return e.text !== undefined && e.key.endsWith('.toml') && looksLikeRunnerConfig(e.text);
+  return e.text !== undefined && e.key.endsWith('.toml') && (looksLikeRunnerConfig(e.text) || BROKEN_RUNNERS_HEADER.test(e.text));
 }
 
 function configFindings(entries: DataEntry[], ref: ObjectRef, storage: ConfigStorage, out: Evaluation): void {
