@@ -66,11 +66,24 @@ export class PatchBuilder {
     }
   }
 
-  /** Set `key` of the object at `parent`, creating the parent when missing. */
+  /**
+   * Set `key` of the object at `parent`. Missing (or null) parents are created by ONE `add` of
+   * the nested value at the first missing level, so no later op writes into a value an earlier
+   * op inserted (appliers that insert op values by reference would otherwise alias them).
+   */
   setKey(parent: readonly (string | number)[], key: string, value: unknown): void {
-    this.ensureObject(parent);
-    this.ops.push({ op: 'add', path: pointer([...parent, key]), value });
-    this.created.set(pointer([...parent, key]), value);
+    const segs = [...parent, key];
+    for (let i = 1; i < segs.length; i++) {
+      const v = this.at(segs.slice(0, i));
+      if (isRecord(v) || (Array.isArray(v) && i < segs.length - 1 && typeof segs[i] === 'number')) continue;
+      let nested: unknown = value;
+      for (let j = segs.length - 1; j >= i; j--) nested = { [String(segs[j])]: nested };
+      this.ops.push({ op: 'add', path: pointer(segs.slice(0, i)), value: nested });
+      this.created.set(pointer(segs.slice(0, i)), nested);
+      return;
+    }
+    this.ops.push({ op: 'add', path: pointer(segs), value });
+    this.created.set(pointer(segs), value);
   }
 
   /** Append to the array at `arr`, creating it (with this one element) when missing or null. */

@@ -83,6 +83,8 @@ t.test('seed Deployment + template ConfigMap + token Secret annotation → injec
   t.match(record.why, /no token/);
 
   t.match(plan.findings, [{ ruleId: 'GRA401', severity: 'info' }]);
+  t.ok(plan.action === 'patch' && plan.patch.some((op) => op.path === '/metadata/annotations/gitlab-runner-admission~1injected'), 'RFC 6901: / escaped as ~1');
+  t.ok(plan.action === 'patch' && plan.patch.some((op) => op.path === '/spec/template/spec/containers/0/lifecycle' && op.op === 'add'), 'lifecycle created with its preStop in one op');
 
   // re-admission (reinvocation, re-apply, UPDATE) of the stored object: nothing more to do
   const again = planInjection(out, { kind: 'Deployment', resolved });
@@ -181,8 +183,9 @@ t.test('parents are created when missing; JSON Pointer escaping of the annotatio
   const plan = planInjection(bare, { kind: 'Deployment', resolved: refs() });
   t.equal(plan.action, 'patch', 'annotation on the pod template works too');
   if (plan.action !== 'patch') return;
-  t.ok(plan.patch.some((op) => op.path === '/metadata/annotations' && op.op === 'add'), 'annotations object created');
-  t.ok(plan.patch.some((op) => op.path === '/metadata/annotations/gitlab-runner-admission~1injected'), 'RFC 6901: / escaped as ~1');
+  const annOp = plan.patch.find((op) => op.path === '/metadata/annotations');
+  t.ok(annOp && annOp.op === 'add' && typeof (annOp as { value: Record<string, string> }).value[INJECTED] === 'string', 'annotations created with the record in one op');
+  t.equal(plan.patch.filter((op) => op.path.startsWith('/metadata/annotations')).length, 1, 'no op writes into a value another op inserted');
   t.ok(plan.patch.some((op) => op.path === '/spec/template/spec/initContainers'), 'initContainers array created');
   const out = apply(bare, plan);
   t.equal(podSpec(out).initContainers.length, 1);
