@@ -1,6 +1,7 @@
 import type { Severity } from '../findings/types.js';
 import { CONFIG_RULES } from './config/rules.js';
 import { GITLAB_RULES } from './gitlab/rules.js';
+import { MUTATION_RULES } from './mutation/rules.js';
 import { SECRET_RULES } from './secret/rules.js';
 import { WORKLOAD_RULES } from './workload/rules.js';
 
@@ -11,7 +12,7 @@ export interface RuleInfo {
   title: string;
 }
 
-export const ALL_RULES: readonly RuleInfo[] = [...CONFIG_RULES, ...SECRET_RULES, ...WORKLOAD_RULES, ...GITLAB_RULES]
+export const ALL_RULES: readonly RuleInfo[] = [...CONFIG_RULES, ...SECRET_RULES, ...WORKLOAD_RULES, ...GITLAB_RULES, ...MUTATION_RULES]
   .map((r) => ({ id: r.id, severity: r.severity, title: r.title }))
   .sort((a, b) => a.id.localeCompare(b.id));
 
