@@ -23,7 +23,7 @@ import {
   tokenSecretRef,
 } from './annotations.js';
 import { PatchBuilder, type JsonPatchOp } from './patch.js';
-import { preStopCommand, registerScript } from './script.js';
+import { SCRIPT_MARK, preStopCommand, registerScript } from './script.js';
 import { verifySplit } from './split.js';
 
 /**
@@ -54,7 +54,7 @@ export type SkipReason =
   | 'unsupported';
 
 export type Plan =
-  | { action: 'patch'; patch: JsonPatchOp[]; findings: Finding[]; annotation: InjectionRecord }
+  | { action: 'patch'; patch: JsonPatchOp[]; findings: Finding[]; annotation?: InjectionRecord }
   | { action: 'none'; reason: SkipReason; findings: Finding[] };
 
 export interface PlanOptions {
@@ -204,6 +204,45 @@ function uniqueName(base: string, taken: Set<string>): string {
   for (let i = 2; ; i++) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;
 }
 
+function isOurs(c: unknown): boolean {
+  return isRecord(c) && arr(c.command).some((w) => typeof w === 'string' && w.includes(SCRIPT_MARK));
+}
+
+/**
+ * The object already carries our init step. Usually that means "nothing to do" (reinvocation,
+ * UPDATE of the stored object). But `kubectl apply` of the original manifest merges the user's
+ * own fields back: the runner's config mount returns to the read-only ConfigMap while the
+ * init step (never in last-applied) stays. Restore exactly what such a merge can revert — the
+ * emptyDir volume and the runner's mount of the config directory — and nothing else.
+ */
+function repair(
+  obj: Record<string, unknown>,
+  init: Record<string, unknown>,
+  spec: Record<string, unknown>,
+  podSegs: string[],
+  runner: ContainerAnalysis | undefined,
+  ref: ObjectRef,
+): Plan {
+  const first = arr(init.volumeMounts)[0];
+  if (!runner || !isRecord(first) || typeof first.name !== 'string' || typeof first.mountPath !== 'string') {
+    return { action: 'none', reason: 'already-injected', findings: [] };
+  }
+  const volumeName = first.name;
+  const configDir = posix.normalize(first.mountPath);
+  const b = new PatchBuilder(obj);
+  if (!arr(spec.volumes).some((v) => isRecord(v) && v.name === volumeName)) b.append([...podSegs, 'volumes'], { name: volumeName, emptyDir: {} });
+  const loc = runner.runConfig;
+  if (loc?.mount && loc.mount.name !== volumeName && posix.dirname(posix.normalize(loc.path)) === configDir) {
+    b.replace([...podSegs, 'containers', runner.index, 'volumeMounts', loc.mount.index], { name: volumeName, mountPath: configDir });
+  }
+  if (b.ops.length === 0) return { action: 'none', reason: 'already-injected', findings: [] };
+  return {
+    action: 'patch',
+    patch: b.ops,
+    findings: [makeFinding(INJECTED, { summary: `restored the writable config volume ${volumeName} at ${configDir} that a re-apply had reverted` }, { object: ref })],
+  };
+}
+
 export function planInjection(obj: unknown, opts: PlanOptions): Plan {
   const none = (reason: SkipReason, findings: Finding[] = []): Plan => ({ action: 'none', reason, findings });
   if (!MUTATE_KINDS.has(opts.kind) || !isRecord(obj)) return none('not-a-workload');
@@ -223,9 +262,12 @@ export function planInjection(obj: unknown, opts: PlanOptions): Plan {
   const ps = getPodSpec(viewed);
   if (!ps) return none('not-a-workload');
   const spec = ps.spec;
-  if (arr(spec.initContainers).some((c) => isRecord(c) && c.name === INIT_CONTAINER_NAME)) return none('already-injected');
-
   const runIdx = a.containers.map((c, i) => ({ c, i })).filter(({ c }) => c.role === 'container' && c.runConfig && c.invocations.some((v) => v.subcommand === 'run'));
+  const existing = arr(spec.initContainers).find((c) => isRecord(c) && c.name === INIT_CONTAINER_NAME);
+  if (existing !== undefined) {
+    if (!isOurs(existing)) return none('registers-already');
+    return repair(obj, existing as Record<string, unknown>, spec, podSegs, runIdx.length === 1 ? runIdx[0]!.c : undefined, ref);
+  }
   if (runIdx.length === 0) return none('no-run');
   const hasAnnotation = tokenSecretRef(obj) !== undefined;
   const unsupported = (reason: string): Plan =>

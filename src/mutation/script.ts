@@ -24,6 +24,8 @@ export function shq(s: string): string {
   return `'${s.replace(/'/g, `'"'"'`)}'`;
 }
 
+/** First comment line of the script: how the webhook recognises its own init step. */
+export const SCRIPT_MARK = '# Injected by gitlab-runner-admission';
 export const DONE_MARKER = '.gra-registered';
 export const UNREGISTER_MARKER = '.gra-unregister-on-stop';
 export const WORK_DIR = '.gra-split';
@@ -51,7 +53,7 @@ export function registerScript(p: ScriptParams): string {
   const tpl = shq(p.templatePath);
   const src = p.tokenSourceText.replace(/[^A-Za-z0-9 ._/:-]/g, '');
   return `set -eu
-# Injected by gitlab-runner-admission: registers the [[runners]] of ${p.templatePath} into ${p.configPath}.
+${SCRIPT_MARK}: registers the [[runners]] of ${p.templatePath} into ${p.configPath}.
 if [ -f ${done} ]; then
   echo "register-runner: this pod registered already, keeping ${p.configPath}"
   exit 0

@@ -80,7 +80,7 @@ const ADMISSION_EXPECT: Record<string, string> = {
   'secret-create-chart-keys.json': 'skip',
   'secret-update-swapped-keys-dryrun.json': 'skip',
   'deployment-create-run.json': 'no-token-source',
-  'deployment-update-initcontainer-variant3.json': 'already-injected',
+  'deployment-update-initcontainer-variant3.json': 'registers-already',
   'pod-create-plain-env-token.json': 'registers-already',
   'statefulset-create-registration-token-as-ci-server-token.json': 'no-config-source',
 };
@@ -88,7 +88,7 @@ const ADMISSION_EXPECT: Record<string, string> = {
 // The same workloads when the user asks for injection with the token-secret annotation.
 const ANNOTATED_EXPECT: Record<string, string> = {
   'deployment-create-run.json': 'patch',
-  'deployment-update-initcontainer-variant3.json': 'already-injected',
+  'deployment-update-initcontainer-variant3.json': 'registers-already',
   'pod-create-plain-env-token.json': 'registers-already',
   'statefulset-create-registration-token-as-ci-server-token.json': 'no-config-source',
 };
@@ -127,8 +127,8 @@ t.test('every seed workload: a clean patch or none', async (t) => {
   const cases: [string, boolean, string][] = [
     ['deployment-run.yaml', false, 'no-token-source'],
     ['deployment-run.yaml', true, 'patch'],
-    ['deployment-initcontainer-variant3.yaml', false, 'already-injected'],
-    ['deployment-initcontainer-variant3.yaml', true, 'already-injected'],
+    ['deployment-initcontainer-variant3.yaml', false, 'registers-already'],
+    ['deployment-initcontainer-variant3.yaml', true, 'registers-already'],
   ];
   for (const [f, annotated, expect] of cases) {
     await t.test(`${f}${annotated ? ' + annotation' : ''}`, async (t) => {

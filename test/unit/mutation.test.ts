@@ -99,6 +99,26 @@ t.test('seed Deployment + template ConfigMap + token Secret annotation → injec
   t.notOk(after.findings.some((f) => f.ruleId === 'GRA210'), 'after: the config directory is writable');
 });
 
+t.test('kubectl apply of the original manifest reverts the runner mount: restored, nothing else', async (t) => {
+  const obj = annotate(deployment(), { 'gitlab-runner-admission/token-secret': 'gitlab-runner-tokens' });
+  const stored = apply(obj, planInjection(obj, { kind: 'Deployment', resolved: refs() }));
+  // a client-side apply merges the manifest's volumeMounts (keyed by mountPath) back in, while
+  // the injected init container, volume and preStop are not in last-applied and stay
+  const merged = structuredClone(stored);
+  podSpec(merged).containers[0].volumeMounts = [{ name: 'config', mountPath: '/etc/gitlab-runner' }];
+  const plan = planInjection(merged, { kind: 'Deployment', resolved: refs() });
+  t.equal(plan.action, 'patch');
+  if (plan.action !== 'patch') return;
+  t.same(plan.patch, [{ op: 'replace', path: '/spec/template/spec/containers/0/volumeMounts/0', value: { name: 'gra-runner-config', mountPath: '/etc/gitlab-runner' } }]);
+  const fixed = apply(merged, plan);
+  t.same(fixed, stored, 'back to the stored shape');
+  t.equal(planInjection(fixed, { kind: 'Deployment', resolved: refs() }).action, 'none');
+
+  const noVolume = structuredClone(stored);
+  podSpec(noVolume).volumes = podSpec(noVolume).volumes.filter((v: any) => v.name !== 'gra-runner-config');
+  t.same(apply(noVolume, planInjection(noVolume, { kind: 'Deployment', resolved: refs() })), stored, 'a dropped emptyDir comes back');
+});
+
 t.test('the global settings reach the init step: concurrent = 10 is split out at runtime', async (t) => {
   const { verifySplit } = await import('../../src/mutation/split.js');
   const v = verifySplit(template.data['config.toml']);
