@@ -4,6 +4,8 @@ import { effectiveMode } from '../policy/mode.js';
 import { WORKLOAD_KINDS, evaluateObject, refOf, type Credential } from '../rules/evaluate.js';
 import type { Mode } from '../settings/settings.js';
 import type { ResolvedRefs } from '../workload/types.js';
+import { LEGACY_AMBIGUOUS_TOKEN } from '../rules/config/rules.js';
+import { LEGACY_TOKEN_CONFIRMED, LEGACY_TOKEN_REJECTED } from '../rules/gitlab/rules.js';
 import { allow, type AdmissionRequest, type AdmissionResponse } from './review.js';
 
 /**
@@ -62,7 +64,24 @@ export async function validateRequest(req: AdmissionRequest, pathMode: Mode, dep
     const v = await deps.verifier.verify(evaluation.credentials, { dryRun: req.dryRun, deadline });
     findings.push(...v.findings);
     extraWarnings.push(...v.warnings);
+    dropSettledLegacyFindings(findings, v.findings);
   }
   const d = decide(req.uid, ref, findings, mode, extraWarnings);
   return { response: d.response, decision: d.decision, mode, object: ref, ruleIds: [...new Set(findings.map((f) => f.ruleId))], findings };
+}
+
+/**
+ * Once GitLab has answered for an unprefixed legacy token (GRA302/GRA304), the offline
+ * "cannot tell which kind" finding (GRA009) at the same spot says less and is dropped.
+ */
+function dropSettledLegacyFindings(findings: Finding[], online: readonly Finding[]): void {
+  const settled = online.filter((f) => f.ruleId === LEGACY_TOKEN_CONFIRMED.id || f.ruleId === LEGACY_TOKEN_REJECTED.id);
+  if (settled.length === 0) return;
+  const same = (a: Finding, b: Finding) =>
+    a.object.kind === b.object.kind && a.object.namespace === b.object.namespace && a.object.name === b.object.name &&
+    a.dataKey === b.dataKey && a.runner?.index === b.runner?.index;
+  for (let i = findings.length - 1; i >= 0; i--) {
+    const f = findings[i]!;
+    if (f.ruleId === LEGACY_AMBIGUOUS_TOKEN.id && settled.some((s) => same(s, f))) findings.splice(i, 1);
+  }
 }
