@@ -9,15 +9,8 @@ export interface ObjectRef {
   file?: string;
 }
 
-/**
- * One problem found. Built only through `makeFinding` in src/rules/catalog.ts so the
- * message and the fix always come from the rule's single template.
- */
-export interface Finding {
-  ruleId: string;
-  severity: Severity;
-  /** the rule's short title, for 120-char warnings */
-  title?: string;
+/** Where a finding points; every field but `object` is optional. */
+export interface FindingLocation {
   object: ObjectRef;
   /** where inside the object: `data[config.toml]`, `spec.template.spec.containers[0].env[2]` */
   field?: string;
@@ -27,8 +20,19 @@ export interface Finding {
   /** 1-based line (and column) inside the data value (TOML), when known */
   line?: number;
   column?: number;
-  /** already redacted, never a whole token */
+  /** already redacted, never a whole token (see src/tokens) */
   token?: string;
+}
+
+/**
+ * One problem found. Built only through `makeFinding` in src/rules/catalog.ts so the
+ * message and the fix always come from the rule's single template.
+ */
+export interface Finding extends FindingLocation {
+  ruleId: string;
+  severity: Severity;
+  /** the rule's short title, for 120-char warnings */
+  title?: string;
   /** what is wrong, one sentence */
   message: string;
   /** how to fix it, one sentence */

@@ -1,4 +1,4 @@
-import type { Finding, ObjectRef, Severity } from '../findings/types.js';
+import type { Finding, FindingLocation, Severity } from '../findings/types.js';
 
 /**
  * A rule: stable id, default severity, and the one message/fix template used by the
@@ -19,24 +19,13 @@ export function defineRule<P = Record<string, never>>(def: RuleDef<P>): RuleDef<
 }
 
 /** Where a finding points. */
-export interface Location {
-  object: ObjectRef;
-  field?: string;
-  dataKey?: string;
-  runner?: { index: number; name?: string };
-  line?: number;
-  column?: number;
-  /** must already be redacted (see src/tokens) */
-  token?: string;
-}
+export type Location = FindingLocation;
+
+const LOCATION_KEYS = ['field', 'dataKey', 'runner', 'line', 'column', 'token'] as const;
 
 export function makeFinding<P>(rule: RuleDef<P>, params: P, at: Location, severity: Severity = rule.severity): Finding {
   const f: Finding = { ruleId: rule.id, severity, title: rule.title, object: at.object, message: rule.message(params), fix: rule.fix(params) };
-  if (at.field !== undefined) f.field = at.field;
-  if (at.dataKey !== undefined) f.dataKey = at.dataKey;
-  if (at.runner !== undefined) f.runner = at.runner;
-  if (at.line !== undefined) f.line = at.line;
-  if (at.column !== undefined) f.column = at.column;
-  if (at.token !== undefined) f.token = at.token;
+  // Copy only the parts that are known, so findings compare and serialize without `undefined` keys.
+  for (const k of LOCATION_KEYS) if (at[k] !== undefined) (f as unknown as Record<string, unknown>)[k] = at[k];
   return f;
 }
