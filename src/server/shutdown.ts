@@ -49,9 +49,10 @@ export function createDrainer(app: App, log: Pick<Logger, 'info' | 'warn'>, onDr
   let running: Promise<DrainResult> | undefined;
   const fastify = app.fastify;
 
-  fastify.addHook('onSend', async (_req, reply, payload) => {
+  // Callback style, not async: this runs on every response and an async hook costs a promise each time.
+  fastify.addHook('onSend', (_req, reply, payload, done) => {
     if (draining) void reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
 
   const drain = (plan: DrainPlan): Promise<DrainResult> => {

@@ -1,0 +1,408 @@
+#!/usr/bin/env node
+/**
+ * npm run bench — the webhook against a bare Node https server answering a canned
+ * AdmissionReview (the floor any Node webhook pays: TLS, HTTP parsing, a body read), under the
+ * same concurrent HTTPS load, on 127.0.0.1 only. Both servers run in their own child process, the
+ * load generator (autocannon) in this one, one server at a time.
+ *
+ * Scenarios: the seed ConfigMap (deny path), a Secret holding a 20-runner config.toml (the full
+ * parse on the good path), an unrelated ConfigMap (the fast path), the seed Deployment on /mutate.
+ * Then a fixed-rate run at 500 req/s for p99, with our own open-loop sender: autocannon's
+ * overallRate sends each second's quota in bursts, which shows p99 ≈ 15 ms even against the bare
+ * baseline, so it measures the generator rather than the server. Prints req/s, p50/p99, the ratio to the baseline,
+ * the webhook's RSS after the run, and PASS/MISS for each target of issue 8.
+ *
+ * Env: BENCH_DURATION (s per run, default 8), BENCH_WARMUP (s per server and scenario, default 5),
+ * BENCH_CONNECTIONS (default 10), BENCH_RATE (default 500), BENCH_PROFILE=1 (run the webhook under --cpu-prof and print where the time goes),
+ * BENCH_STRICT=1 (exit 1 when a target is missed), BENCH_JSON=<file> (write the results).
+ * Needs `npm run build` first (the npm script does it).
+ *
+ * autocannon does not verify the server certificate (it sets rejectUnauthorized: false); both
+ * servers here use the throwaway dev CA generated for this run.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import YAML from 'yaml';
+import { performance } from 'node:perf_hooks';
+
+const { ensureDevCerts } = await import(path.join(path.resolve(import.meta.dirname, '..'), 'dist/certs/dev.js'));
+
+const root = path.resolve(import.meta.dirname, '..');
+const main = path.join(root, 'dist/cli/main.js');
+if (!existsSync(main)) {
+  console.error('dist/ is missing: run `npm run bench` (it builds first) or `npm run build`.');
+  process.exit(2);
+}
+
+const DURATION = Number(process.env.BENCH_DURATION || 8);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 10);
+const RATE = Number(process.env.BENCH_RATE || 500);
+const PROFILE = process.env.BENCH_PROFILE === '1';
+// V8 needs tens of thousands of requests before the rule code is optimized; a short warm-up
+// measures the JIT, not the webhook.
+const WARMUP = Number(process.env.BENCH_WARMUP || 5);
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'gra-bench-'));
+const children = new Set();
+const cleanup = () => {
+  for (const c of children) c.kill('SIGKILL');
+  rmSync(tmp, { recursive: true, force: true });
+};
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+
+// ---------- request bodies ----------
+
+const fixture = (p) => JSON.parse(readFileSync(path.join(root, 'test/fixtures', p), 'utf8'));
+const seedDeny = fixture('admission/configmap-create-registration-token.json');
+const deployment = YAML.parse(readFileSync(path.join(root, 'test/fixtures/seed/deployment-run.yaml'), 'utf8'));
+
+function wrap(object, kind, group = '') {
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: '6b1f3c4e-bench-4d7a-9e2b-000000000001',
+      kind: { group, version: 'v1', kind },
+      resource: { group, version: 'v1', resource: kind.toLowerCase() + 's' },
+      name: object.metadata.name,
+      namespace: object.metadata.namespace,
+      operation: 'CREATE',
+      userInfo: { username: 'bench' },
+      object,
+      oldObject: null,
+      dryRun: false,
+    },
+  };
+}
+
+/** 20 runners with (synthetic) authentication tokens, in a Secret: the good path with the most parsing. */
+function bigConfig() {
+  const alphabet = 'abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+  let seed = 7;
+  const rnd = (n) => Array.from({ length: n }, () => alphabet[(seed = (seed * 1103515245 + 12345) % 2 ** 31) % alphabet.length]).join('');
+  let toml = 'concurrent = 20\ncheck_interval = 3\nlog_level = "info"\n\n';
+  for (let i = 0; i < 20; i++) {
+    toml += `[[runners]]
+  name = "runner-${i}"
+  url = "https://gitlab.example.com"
+  token = "glrt-${rnd(20)}"
+  executor = "kubernetes"
+  [runners.kubernetes]
+    namespace = "ci-${i}"
+    image = "alpine:3.20"
+    privileged = false
+    cpu_request = "500m"
+    memory_request = "1Gi"
+    poll_timeout = 180
+    [runners.kubernetes.node_selector]
+      "kubernetes.io/os" = "linux"
+  [runners.cache]
+    Type = "s3"
+    Shared = true
+    [runners.cache.s3]
+      ServerAddress = "minio.example.com"
+      BucketName = "runner-cache"
+
+`;
+  }
+  const secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'gitlab-runner-config', namespace: 'gitlab-runner' },
+    type: 'Opaque',
+    data: { 'config.toml': Buffer.from(toml).toString('base64') },
+  };
+  return wrap(secret, 'Secret');
+}
+
+const unrelated = wrap(
+  {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'nginx-settings', namespace: 'web', labels: { app: 'nginx' } },
+    data: { 'nginx.conf': 'worker_processes auto;\nevents { worker_connections 1024; }\nhttp { server { listen 8080; location / { root /usr/share/nginx/html; } } }\n' },
+  },
+  'ConfigMap',
+);
+
+const SCENARIOS = [
+  { name: 'deny (seed ConfigMap)', path: '/validate', body: seedDeny, target: 0.6, key: 'deny' },
+  { name: '20-runner config (Secret)', path: '/validate', body: bigConfig(), key: 'large' },
+  { name: 'unrelated ConfigMap', path: '/validate', body: unrelated, target: 0.85, key: 'unrelated' },
+  { name: 'mutate (seed Deployment)', path: '/mutate', body: wrap(deployment, 'Deployment', 'apps'), key: 'mutate' },
+];
+
+// ---------- processes ----------
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function getStatus(port, ca, p) {
+  return new Promise((resolve) => {
+    const req = https.get({ host: '127.0.0.1', port, path: p, ca, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('error', () => resolve(0));
+  });
+}
+
+async function waitReady(port, ca, p, child) {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    if ((await getStatus(port, ca, p)) === 200) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('server did not become ready');
+}
+
+function rssMb(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function startWebhook() {
+  const port = await freePort();
+  const certDir = path.join(tmp, 'certs');
+  // Generated here, not in the webhook: RSA key generation would leave megabytes of garbage in
+  // the measured process that production (mounted certs) never has.
+  await ensureDevCerts(certDir);
+  const profDir = path.join(tmp, 'prof');
+  const args = [...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), main, 'serve'];
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, GRA_HOST: '127.0.0.1', GRA_PORT: String(port), GRA_METRICS_PORT: '0', GRA_CERT_DIR: certDir, GRA_LOG_LEVEL: 'warn', GRA_SHUTDOWN_GRACE_MS: '400' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.add(child);
+  const ca = readFileSync(path.join(certDir, 'ca.crt'), 'utf8');
+  await waitReady(port, ca, '/readyz', child);
+  return { child, port, ca, certDir, profDir };
+}
+
+const BASELINE_SRC = `
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+const [port, dir] = process.argv.slice(2);
+const body = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '6b1f3c4e-bench-4d7a-9e2b-000000000001', allowed: true } });
+const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+const server = https.createServer({ key: readFileSync(dir + '/tls.key'), cert: readFileSync(dir + '/tls.crt'), minVersion: 'TLSv1.2', keepAliveTimeout: 120000 }, (req, res) => {
+  if (req.method === 'GET') { res.writeHead(200); res.end('ok'); return; }
+  req.on('data', () => {});
+  req.on('end', () => { res.writeHead(200, headers); res.end(body); });
+});
+server.listen(Number(port), '127.0.0.1');
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+async function startBaseline(certDir) {
+  const port = await freePort();
+  const file = path.join(tmp, 'baseline.mjs');
+  writeFileSync(file, BASELINE_SRC);
+  const child = spawn(process.execPath, [file, String(port), certDir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.add(child);
+  await waitReady(port, readFileSync(path.join(certDir, 'ca.crt'), 'utf8'), '/', child);
+  return { child, port };
+}
+
+async function stop(child) {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  children.delete(child);
+}
+
+// ---------- load ----------
+
+function cannon(port, sc, opts) {
+  return new Promise((resolve, reject) => {
+    const inst = autocannon(
+      {
+        url: `https://127.0.0.1:${port}${sc.path}?timeout=10s`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(sc.body),
+        connections: CONNECTIONS,
+        pipelining: 1,
+        duration: DURATION,
+        ...opts,
+      },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    );
+    autocannon.track(inst, { renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false, outputStream: { write() {} } });
+  });
+}
+
+/** Open loop: one request every 1000/rate ms whatever the answers do; latency per request from its send. */
+async function fixedRate(port, ca, sc, rate, seconds) {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 64, ca });
+  const body = JSON.stringify(sc.body);
+  const n = Math.round(rate * seconds);
+  const lat = [];
+  let failed = 0;
+  let maxLag = 0;
+  const inflight = [];
+  const one = () =>
+    new Promise((resolve) => {
+      const t = performance.now();
+      const req = https.request(
+        { host: '127.0.0.1', port, path: `${sc.path}?timeout=10s`, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            lat.push(performance.now() - t);
+            if (res.statusCode !== 200) failed++;
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {
+        failed++;
+        resolve();
+      });
+      req.end(body);
+    });
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    maxLag = Math.max(maxLag, performance.now() - due);
+    inflight.push(one());
+  }
+  await Promise.all(inflight);
+  const elapsed = (performance.now() - t0) / 1000;
+  agent.destroy();
+  lat.sort((a, b) => a - b);
+  const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+  return { rps: n / elapsed, p50: q(0.5), p99: q(0.99), max: lat[lat.length - 1], total: n, failed, maxLagMs: maxLag };
+}
+
+function summary(r) {
+  const failed = r.errors + r.timeouts + r.non2xx;
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, total: r.requests.total, failed };
+}
+
+// ---------- CPU profile summary ----------
+
+function topFunctions(dir, n = 15) {
+  if (!existsSync(dir)) return [];
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  const self = new Map();
+  let total = 0;
+  for (const f of files) {
+    const prof = JSON.parse(readFileSync(path.join(dir, f), 'utf8'));
+    const byId = new Map(prof.nodes.map((nd) => [nd.id, nd]));
+    const dt = prof.timeDeltas;
+    for (let i = 0; i < prof.samples.length; i++) {
+      const nd = byId.get(prof.samples[i]);
+      const d = dt[i] ?? 0;
+      total += d;
+      const cf = nd.callFrame;
+      const where = cf.url ? `${cf.url.replace(/^file:\/\//, '').replace(root + '/', '')}:${cf.lineNumber + 1}` : '';
+      const key = `${cf.functionName || '(anonymous)'} ${where}`.trim();
+      self.set(key, (self.get(key) ?? 0) + d);
+    }
+  }
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, v]) => ({ fn: k, pct: (100 * v) / total }));
+}
+
+// ---------- run ----------
+
+const fmt = (x, d = 1) => (x === undefined ? 'n/a' : x.toFixed(d));
+const pad = (s, n) => String(s).padEnd(n);
+const lpad = (s, n) => String(s).padStart(n);
+
+async function runAll() {
+  const t0 = Date.now();
+  const wh = await startWebhook();
+  const base = await startBaseline(wh.certDir);
+  console.log(`node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${CONNECTIONS} connections, ${DURATION} s per run, warm-up ${WARMUP} s`);
+  const rows = [];
+  for (const sc of SCENARIOS) {
+    // warm both (JIT, TLS session setup), then measure: baseline first, webhook second
+    await cannon(base.port, sc, { duration: WARMUP });
+    const b = summary(await cannon(base.port, sc));
+    await cannon(wh.port, sc, { duration: WARMUP });
+    const w = summary(await cannon(wh.port, sc));
+    rows.push({ sc, b, w, ratio: w.rps / b.rps });
+    process.stderr.write(`  ${sc.name}: ${fmt(w.rps, 0)} req/s vs ${fmt(b.rps, 0)} baseline\n`);
+  }
+  const fixed = await fixedRate(wh.port, wh.ca, SCENARIOS[0], RATE, DURATION);
+  const fixedUnrelated = await fixedRate(wh.port, wh.ca, SCENARIOS[2], RATE, DURATION);
+  const fixedBase = await fixedRate(base.port, wh.ca, SCENARIOS[0], RATE, DURATION);
+  const rss = rssMb(wh.child.pid);
+  await stop(base.child);
+  await stop(wh.child);
+
+  console.log('');
+  console.log(`${pad('scenario', 28)}${lpad('req/s', 9)}${lpad('p50 ms', 8)}${lpad('p99 ms', 8)}${lpad('baseline', 10)}${lpad('b p99', 7)}${lpad('ratio', 7)}${lpad('failed', 8)}`);
+  for (const { sc, b, w, ratio } of rows) {
+    console.log(
+      `${pad(sc.name, 28)}${lpad(fmt(w.rps, 0), 9)}${lpad(fmt(w.p50), 8)}${lpad(fmt(w.p99), 8)}${lpad(fmt(b.rps, 0), 10)}${lpad(fmt(b.p99), 7)}${lpad(fmt(ratio, 2) + 'x', 7)}${lpad(w.failed + b.failed, 8)}`,
+    );
+  }
+  console.log(`${pad(`fixed ${RATE} req/s, deny`, 28)}${lpad(fmt(fixed.rps, 0), 9)}${lpad(fmt(fixed.p50), 8)}${lpad(fmt(fixed.p99), 8)}${lpad('', 24)}${lpad(fixed.failed, 8)}`);
+  console.log(`${pad(`fixed ${RATE} req/s, unrelated`, 28)}${lpad(fmt(fixedUnrelated.rps, 0), 9)}${lpad(fmt(fixedUnrelated.p50), 8)}${lpad(fmt(fixedUnrelated.p99), 8)}${lpad('', 24)}${lpad(fixedUnrelated.failed, 8)}`);
+  console.log(`${pad(`fixed ${RATE} req/s, baseline`, 28)}${lpad(fmt(fixedBase.rps, 0), 9)}${lpad(fmt(fixedBase.p50), 8)}${lpad(fmt(fixedBase.p99), 8)}${lpad('', 24)}${lpad(fixedBase.failed, 8)}`);
+  console.log(`  (fixed-rate sender fell behind schedule by at most ${fmt(Math.max(fixed.maxLagMs, fixedUnrelated.maxLagMs, fixedBase.maxLagMs))} ms)`);
+  console.log(`webhook RSS after the run: ${fmt(rss)} MB`);
+
+  const deny = rows.find((r) => r.sc.key === 'deny');
+  const unrel = rows.find((r) => r.sc.key === 'unrelated');
+  const failedTotal = rows.reduce((s, r) => s + r.w.failed + r.b.failed, 0) + fixed.failed + fixedUnrelated.failed;
+  const targets = [
+    { what: 'deny path ≥ 0.6× baseline', ok: deny.ratio >= 0.6, got: `${fmt(deny.ratio, 2)}x` },
+    { what: 'unrelated ≥ 0.85× baseline', ok: unrel.ratio >= 0.85, got: `${fmt(unrel.ratio, 2)}x` },
+    { what: `p99 ≤ 5 ms at ${RATE} req/s`, ok: Math.max(fixed.p99, fixedUnrelated.p99) <= 5, got: `${fmt(fixed.p99)} / ${fmt(fixedUnrelated.p99)} ms` },
+    { what: 'RSS ≤ 100 MB', ok: rss !== undefined && rss <= 100, got: `${fmt(rss)} MB` },
+    { what: '0 failed requests', ok: failedTotal === 0, got: String(failedTotal) },
+  ];
+  console.log('');
+  for (const tg of targets) console.log(`${tg.ok ? 'PASS' : 'MISS'}  ${pad(tg.what, 30)} ${tg.got}`);
+  console.log(`(whole bench: ${Math.round((Date.now() - t0) / 1000)} s)`);
+
+  if (PROFILE) {
+    // the profile is written when the webhook exits (stop() above)
+    await new Promise((r) => setTimeout(r, 300));
+    console.log('\nwebhook CPU profile, self time (all scenarios):');
+    for (const f of topFunctions(wh.profDir)) console.log(`  ${lpad(fmt(f.pct), 5)}%  ${f.fn}`);
+    console.log(`profiles: ${wh.profDir} (kept; open in Chrome DevTools)`);
+  }
+  if (process.env.BENCH_JSON) {
+    writeFileSync(process.env.BENCH_JSON, JSON.stringify({ node: process.version, cpus: os.cpus().length, connections: CONNECTIONS, duration: DURATION, rows: rows.map((r) => ({ scenario: r.sc.name, webhook: r.w, baseline: r.b, ratio: r.ratio })), fixed, fixedUnrelated, fixedBase, rssMb: rss, targets }, null, 2));
+  }
+  return targets.every((t) => t.ok);
+}
+
+runAll().then(
+  (ok) => {
+    if (PROFILE) process.removeListener('exit', cleanup), process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+    process.exit(!ok && process.env.BENCH_STRICT === '1' ? 1 : 0);
+  },
+  (err) => {
+    console.error(err);
+    process.exit(2);
+  },
+);
