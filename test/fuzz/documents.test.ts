@@ -268,3 +268,23 @@ t.test('runner workloads through /validate and /mutate (with lookups): contract,
   t.ok(n > 0, `${n} workloads`);
   t.ok(patched > 0, `${patched} of them patched, each patch applied with fast-json-patch (the patch check is not vacuous)`);
 });
+
+t.test(
+  'found by the long fuzz run: a TOML integer above 2^53 in the mounted config',
+  {
+    // Reported to the lead: @iarna/toml returns a BigInt for it, src/mutation/split.ts canon()
+    // JSON.stringify()s the parsed config and throws "Do not know how to serialize a BigInt", so
+    // /mutate answers 500 (the apiserver then applies failurePolicy). Fuzz seed -254611691.
+    todo: 'src/mutation/split.ts: BigInt in JSON.stringify',
+  },
+  async (t) => {
+    const obj = structuredClone(seedWorkloads[0]);
+    obj.metadata.annotations = { 'gitlab-runner-admission/token-secret': 'gitlab-runner-tokens' };
+    lookupToken = 'glrt-BigIntBigIntBigIn07';
+    lookupConfig = 'shutdown_timeout = 118183810027717820\n\n[[runners]]\n  name = "r"\n  url = "https://gitlab.example.com"\n  token = ""\n  executor = "kubernetes"\n';
+    const body = wrapReview(obj, 'bigint');
+    const a = await send(hm, '/mutate', JSON.stringify(body));
+    t.equal(a.status, 200, 'answered, not a 500');
+    t.notOk(contractViolation('mutate', body, a));
+  },
+);
