@@ -188,7 +188,11 @@ t.test('bad input gets a clear 4xx answer and never crashes', async (t) => {
 });
 
 t.test('health, readiness and TLS', async (t) => {
-  t.same((await srv.get('/healthz')).json, { status: 'ok' });
+  const h = await srv.get('/healthz');
+  t.same(h.json, { status: 'ok' });
+  // The apiserver keeps idle connections up to 90 s; the server must not close them first.
+  const ka = /timeout=(\d+)/.exec(String(h.headers['keep-alive']));
+  t.ok(ka && Number(ka[1]) > 90, `keep-alive timeout above 90 s (${h.headers['keep-alive']})`);
   t.equal((await srv.get('/readyz')).status, 200);
   const tls11 = await request(srv.url + '/healthz', srv.ca, 'GET', undefined, {}, undefined).then(
     () => 'ok',
