@@ -65,7 +65,8 @@ export function scriptValue(runnerText: string, key: string): string | undefined
 }
 
 function canon(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (x instanceof Date ? `date:${x.toISOString()}` : x));
+  // @iarna/toml gives a BigInt for integers above 2^53, which JSON.stringify refuses.
+  return JSON.stringify(v, (_k, x: unknown) => (x instanceof Date ? `date:${x.toISOString()}` : typeof x === 'bigint' ? `bigint:${x}` : x));
 }
 
 export type SplitCheck = { ok: true; split: SplitResult; runners: { url: string; executor: string; name?: string }[] } | { ok: false; reason: string };

@@ -1,8 +1,8 @@
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Server as HttpsServer } from 'node:https';
 import type { Logger } from 'pino';
 import { mutateRequest } from '../admission/mutate.js';
-import { parseReview, reviewResponse } from '../admission/review.js';
+import { allow, parseReview, reviewResponse } from '../admission/review.js';
 import { validateRequest, type ReviewOutcome, type ValidateDeps } from '../admission/validate.js';
 import { isMode, type Mode, type Settings } from '../settings/settings.js';
 import { guardDeps, type Dependency } from './budget.js';
@@ -61,7 +61,8 @@ export function buildApp(opts: AppOptions): App {
   const tls = certs.current();
   const fastify = Fastify({
     loggerInstance: logger,
-    disableRequestLogging: true,
+    // One line per review is logged by the handler below; fastify's per-request lines would double it.
+    logController: new LogController({ disableRequestLogging: true }),
     https: { key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2' },
     http2: false,
     bodyLimit: settings.bodyLimit,
@@ -117,7 +118,16 @@ export function buildApp(opts: AppOptions): App {
       const r = parsed.request;
       const timeout = parseTimeout((req.query as Record<string, unknown>)?.timeout);
       const deadline = reviewDeadline(Date.now(), settings.reviewBudgetMs, timeout);
-      const outcome = webhook === 'validate' ? await validateRequest(r, mode, deps, deadline) : await mutateRequest(r, mode, deps, deadline);
+      let outcome: ReviewOutcome;
+      try {
+        outcome = webhook === 'validate' ? await validateRequest(r, mode, deps, deadline) : await mutateRequest(r, mode, deps, deadline);
+      } catch (err) {
+        // A validating bug answers 500 so the apiserver applies the admin's failurePolicy. Mutation
+        // is an optional convenience: it fails open, as its failurePolicy Ignore would, but says so.
+        if (webhook === 'validate') throw err;
+        req.log.error({ webhook, uid: r.uid, err: { type: err instanceof Error ? err.name : typeof err } }, 'mutation failed; nothing injected');
+        outcome = { response: allow(r.uid, { warnings: ['gitlab-runner-admission: internal error while planning the mutation; nothing was injected'] }), decision: 'warn', mode, ruleIds: [], findings: [] };
+      }
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       observer.review?.(webhook, outcome, seconds, r.kind.kind, r.operation);
       if (outcome.decision !== 'skip' || r.dryRun) {
