@@ -133,8 +133,8 @@ export async function startServer(settings: Settings, logger: pino.Logger, opts:
     metrics.trackCerts(certs);
 
     const deps: ValidateDeps = {};
-    // Loaded on demand: @kubernetes/client-node is most of the process's memory and start time
-    // when lookups are off (the default).
+    // Loaded on demand: @kubernetes/client-node costs ~56 MB RSS and ~25 MB of live heap
+    // (measured for npm run bench, docs/operations.md), so a process that needs no API should not load it.
     if (settings.kube.lookups) {
       const { createLookups } = await import('../kube/lookups.js');
       deps.lookups = metrics.instrumentLookups(createLookups(settings, logger, opts.kubeConfig));
