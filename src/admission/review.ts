@@ -61,16 +61,16 @@ function isRecord(x: unknown): x is Record<string, unknown> {
 /** One-line reasons: they go back as the 400 body and into logs. */
 export function parseReview(body: unknown): ParseResult {
   if (!isRecord(body)) return { ok: false, reason: 'body is not a JSON object' };
-  if (body.kind !== KIND) return { ok: false, reason: `kind must be "${KIND}", got ${short(body.kind)}` };
+  if (body.kind !== KIND) return { ok: false, reason: `kind must be "${KIND}", got ${short(body.kind, KIND_SHAPE)}` };
   if (body.apiVersion !== API_VERSION) {
-    return { ok: false, reason: `apiVersion must be "${API_VERSION}" (set admissionReviewVersions: [v1]), got ${short(body.apiVersion)}` };
+    return { ok: false, reason: `apiVersion must be "${API_VERSION}" (set admissionReviewVersions: [v1]), got ${short(body.apiVersion, API_VERSION_SHAPE)}` };
   }
   const r = body.request;
   if (!isRecord(r)) return { ok: false, reason: 'request is missing' };
   if (typeof r.uid !== 'string' || r.uid === '') return { ok: false, reason: 'request.uid is missing' };
   if (r.uid.length > 256) return { ok: false, reason: 'request.uid is too long' };
   if (typeof r.operation !== 'string' || !OPERATIONS.includes(r.operation)) {
-    return { ok: false, reason: `request.operation must be one of ${OPERATIONS.join(', ')}, got ${short(r.operation)}` };
+    return { ok: false, reason: `request.operation must be one of ${OPERATIONS.join(', ')}, got ${short(r.operation, OPERATION_SHAPE)}` };
   }
   const k = r.kind;
   if (!isRecord(k) || typeof k.kind !== 'string' || typeof k.version !== 'string') {
@@ -92,10 +92,19 @@ export function parseReview(body: unknown): ParseResult {
   return { ok: true, request: req };
 }
 
-function short(x: unknown): string {
+/**
+ * Echo a wrong value only when it has the shape of what belongs there; anything else may be a
+ * secret a caller put in the wrong field, so only its type and length are told.
+ */
+const API_VERSION_SHAPE = /^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*\/)?v\d+(?:(?:alpha|beta)\d+)?$/;
+// A kind is a few CamelCase words (`AdmissionReviewList`); random token text almost never is.
+const KIND_SHAPE = /^(?:[A-Z][a-z]+){1,5}$/;
+const OPERATION_SHAPE = /^[A-Z]{1,10}$/;
+
+function short(x: unknown, shape: RegExp): string {
   if (x === undefined) return 'nothing';
-  const s = typeof x === 'string' ? JSON.stringify(x) : typeof x;
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+  if (typeof x !== 'string') return x === null ? 'null' : typeof x;
+  return shape.test(x) ? JSON.stringify(x) : `a string of ${x.length} characters`;
 }
 
 export function reviewResponse(response: AdmissionResponse): AdmissionReviewResponse {

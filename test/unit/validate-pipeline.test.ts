@@ -57,3 +57,16 @@ t.test('DELETE, CONNECT and subresources are allowed without evaluation', async 
     t.equal(r.decision, 'skip');
   }
 });
+
+t.test('parseReview: one-line reasons that never echo a token', async (t) => {
+  const base = review(cm);
+  const r1 = parseReview({ ...base, apiVersion: 'admission.k8s.io/v1beta1' });
+  t.same(r1, { ok: false, reason: 'apiVersion must be "admission.k8s.io/v1" (set admissionReviewVersions: [v1]), got "admission.k8s.io/v1beta1"' });
+  const r2 = parseReview({ ...base, request: { ...base.request, operation: 'GR1348941Xq7_pLm2VbN9cRt4wZsK' } });
+  t.same(r2, { ok: false, reason: 'request.operation must be one of CREATE, UPDATE, DELETE, CONNECT, got a string of 29 characters' });
+  const r3 = parseReview({ ...base, kind: 'glrt-Tq3vZ8xYp2LmN6bW4cRs' });
+  t.notOk(JSON.stringify(r3).includes('Tq3vZ8'), 'kind not echoed when it is not kind-shaped');
+  t.same(parseReview({ ...base, kind: 'AdmissionReviewList' }), { ok: false, reason: 'kind must be "AdmissionReview", got "AdmissionReviewList"' });
+  t.same(parseReview('x'), { ok: false, reason: 'body is not a JSON object' });
+  t.same(parseReview({ ...base, request: { ...base.request, uid: '' } }), { ok: false, reason: 'request.uid is missing' });
+});
