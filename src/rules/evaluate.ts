@@ -56,8 +56,8 @@ function configFindings(entries: DataEntry[], ref: ObjectRef, storage: ConfigSto
   for (const e of entries) {
     if (!isRunnerConfigEntry(e)) continue;
     out.relevant = true;
-    out.findings.push(...checkRunnerConfig(e.text, { object: ref, storage, dataKey: e.key }));
     const parsed = parseRunnerConfig(e.text);
+    out.findings.push(...checkRunnerConfig(e.text, { object: ref, storage, dataKey: e.key }, parsed));
     if (!parsed.ok) continue;
     for (const r of parsed.runners) {
       if (r.url === undefined || r.token === undefined || r.token.trim() === '') continue;

@@ -1,4 +1,5 @@
 import { parseRunnerConfig } from '../../config/index.js';
+import type { ParsedRunnerConfig } from '../../config/types.js';
 import type { Finding, ObjectRef } from '../../findings/types.js';
 import { classifyToken, describeToken } from '../../tokens/index.js';
 import { makeFinding, type Location } from '../catalog.js';
@@ -25,10 +26,10 @@ export interface ConfigSite {
 }
 
 /** All findings for one runner config text. Pure. */
-export function checkRunnerConfig(text: string, site: ConfigSite): Finding[] {
+/** `parsed` lets a caller that also needs the runners parse the text once (TOML parsing dominates a review). */
+export function checkRunnerConfig(text: string, site: ConfigSite, parsed: ParsedRunnerConfig = parseRunnerConfig(text)): Finding[] {
   const base: Location = { object: site.object };
   if (site.dataKey !== undefined) base.dataKey = site.dataKey;
-  const parsed = parseRunnerConfig(text);
   if (!parsed.ok) {
     const e = parsed.error;
     return [makeFinding(INVALID_TOML, { error: e.message }, { ...base, line: e.line, column: e.column })];
