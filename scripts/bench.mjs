@@ -212,6 +212,36 @@ server.listen(Number(port), '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));
 `;
 
+// The framework's own floor: fastify over HTTPS with the webhook's options, parsing the JSON body
+// and answering the same canned response. The design card fixes fastify, so "webhook ÷ floor" is
+// what our code costs; "floor ÷ baseline" is what the framework costs (README "Performance").
+const FLOOR_SRC = `
+import { readFileSync } from 'node:fs';
+const { default: Fastify, LogController } = await import(${JSON.stringify(path.join(root, 'node_modules/fastify/fastify.js'))});
+const [port, dir] = process.argv.slice(2);
+const f = Fastify({
+  https: { key: readFileSync(dir + '/tls.key'), cert: readFileSync(dir + '/tls.crt'), minVersion: 'TLSv1.2' },
+  keepAliveTimeout: 120000, bodyLimit: 7 * 1024 * 1024, onProtoPoisoning: 'ignore', onConstructorPoisoning: 'ignore',
+  logController: new LogController({ disableRequestLogging: true }),
+});
+f.get('/', async () => 'ok');
+const answer = (uid) => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true } });
+f.post('/validate', async (req) => answer(req.body?.request?.uid));
+f.post('/mutate', async (req) => answer(req.body?.request?.uid));
+await f.listen({ port: Number(port), host: '127.0.0.1' });
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+async function startFloor(certDir) {
+  const port = await freePort();
+  const file = path.join(tmp, 'floor.mjs');
+  writeFileSync(file, FLOOR_SRC);
+  const child = spawn(process.execPath, [file, String(port), certDir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.add(child);
+  await waitReady(port, readFileSync(path.join(certDir, 'ca.crt'), 'utf8'), '/', child);
+  return { child, port };
+}
+
 async function startBaseline(certDir) {
   const port = await freePort();
   const file = path.join(tmp, 'baseline.mjs');
@@ -338,6 +368,7 @@ async function runAll() {
   const t0 = Date.now();
   const wh = await startWebhook();
   const base = await startBaseline(wh.certDir);
+  const floor = await startFloor(wh.certDir);
   console.log(`node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${CONNECTIONS} connections, ${DURATION} s per run, warm-up ${WARMUP} s`);
   const rows = [];
   for (const sc of SCENARIOS) {
@@ -346,7 +377,9 @@ async function runAll() {
     const b = summary(await cannon(base.port, sc));
     await cannon(wh.port, sc, { duration: WARMUP });
     const w = summary(await cannon(wh.port, sc));
-    rows.push({ sc, b, w, ratio: w.rps / b.rps });
+    await cannon(floor.port, sc, { duration: WARMUP });
+    const fl = summary(await cannon(floor.port, sc));
+    rows.push({ sc, b, w, fl, ratio: w.rps / b.rps });
     process.stderr.write(`  ${sc.name}: ${fmt(w.rps, 0)} req/s vs ${fmt(b.rps, 0)} baseline\n`);
   }
   const fixed = await fixedRate(wh.port, wh.ca, SCENARIOS[0], RATE, DURATION);
@@ -354,15 +387,17 @@ async function runAll() {
   const fixedBase = await fixedRate(base.port, wh.ca, SCENARIOS[0], RATE, DURATION);
   const rss = rssMb(wh.child.pid);
   await stop(base.child);
+  await stop(floor.child);
   await stop(wh.child);
 
   console.log('');
-  console.log(`${pad('scenario', 28)}${lpad('req/s', 9)}${lpad('p50 ms', 8)}${lpad('p99 ms', 8)}${lpad('baseline', 10)}${lpad('b p99', 7)}${lpad('ratio', 7)}${lpad('failed', 8)}`);
-  for (const { sc, b, w, ratio } of rows) {
+  console.log(`${pad('scenario', 28)}${lpad('req/s', 9)}${lpad('p50 ms', 8)}${lpad('p99 ms', 8)}${lpad('baseline', 10)}${lpad('b p99', 7)}${lpad('ratio', 7)}${lpad('fastify', 9)}${lpad('÷floor', 8)}${lpad('failed', 8)}`);
+  for (const { sc, b, w, fl, ratio } of rows) {
     console.log(
-      `${pad(sc.name, 28)}${lpad(fmt(w.rps, 0), 9)}${lpad(fmt(w.p50), 8)}${lpad(fmt(w.p99), 8)}${lpad(fmt(b.rps, 0), 10)}${lpad(fmt(b.p99), 7)}${lpad(fmt(ratio, 2) + 'x', 7)}${lpad(w.failed + b.failed, 8)}`,
+      `${pad(sc.name, 28)}${lpad(fmt(w.rps, 0), 9)}${lpad(fmt(w.p50), 8)}${lpad(fmt(w.p99), 8)}${lpad(fmt(b.rps, 0), 10)}${lpad(fmt(b.p99), 7)}${lpad(fmt(ratio, 2) + 'x', 7)}${lpad(fmt(fl.rps, 0), 9)}${lpad(fmt(w.rps / fl.rps, 2) + 'x', 8)}${lpad(w.failed + b.failed, 8)}`,
     );
   }
+  console.log('  ratio = webhook ÷ bare https baseline; fastify = the framework floor (JSON parse, canned answer); ÷floor = webhook ÷ that floor');
   console.log(`${pad(`fixed ${RATE} req/s, deny`, 28)}${lpad(fmt(fixed.rps, 0), 9)}${lpad(fmt(fixed.p50), 8)}${lpad(fmt(fixed.p99), 8)}${lpad('', 24)}${lpad(fixed.failed, 8)}`);
   console.log(`${pad(`fixed ${RATE} req/s, unrelated`, 28)}${lpad(fmt(fixedUnrelated.rps, 0), 9)}${lpad(fmt(fixedUnrelated.p50), 8)}${lpad(fmt(fixedUnrelated.p99), 8)}${lpad('', 24)}${lpad(fixedUnrelated.failed, 8)}`);
   console.log(`${pad(`fixed ${RATE} req/s, baseline`, 28)}${lpad(fmt(fixedBase.rps, 0), 9)}${lpad(fmt(fixedBase.p50), 8)}${lpad(fmt(fixedBase.p99), 8)}${lpad('', 24)}${lpad(fixedBase.failed, 8)}`);
@@ -398,7 +433,7 @@ async function runAll() {
     console.log(`profiles: ${wh.profDir} (kept; open in Chrome DevTools)`);
   }
   if (process.env.BENCH_JSON) {
-    writeFileSync(process.env.BENCH_JSON, JSON.stringify({ node: process.version, cpus: os.cpus().length, connections: CONNECTIONS, duration: DURATION, rows: rows.map((r) => ({ scenario: r.sc.name, webhook: r.w, baseline: r.b, ratio: r.ratio })), fixed, fixedUnrelated, fixedBase, rssMb: rss, targets }, null, 2));
+    writeFileSync(process.env.BENCH_JSON, JSON.stringify({ node: process.version, cpus: os.cpus().length, connections: CONNECTIONS, duration: DURATION, rows: rows.map((r) => ({ scenario: r.sc.name, webhook: r.w, baseline: r.b, fastifyFloor: r.fl, ratio: r.ratio, ratioToFloor: r.w.rps / r.fl.rps })), fixed, fixedUnrelated, fixedBase, rssMb: rss, targets }, null, 2));
   }
   return targets.every((t) => t.ok);
 }
