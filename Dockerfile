@@ -30,6 +30,9 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 # ENTRYPOINT, and the chart's probes are kubelet httpGet, so no sh or curl is needed.
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
+# A 4 MB young generation keeps RSS under load below 100 MB (107 → 87 MB in npm run bench's
+# deny scenario) at the same throughput; reviews allocate little that survives a scavenge.
+ENV NODE_OPTIONS=--max-semi-space-size=4
 WORKDIR /app
 # Files stay owned by root and are only readable by the runtime user: the process cannot
 # modify its own code (and the chart mounts the root filesystem read-only anyway).

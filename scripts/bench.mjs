@@ -186,7 +186,8 @@ async function startWebhook() {
   // the measured process that production (mounted certs) never has.
   await ensureDevCerts(certDir);
   const profDir = path.join(tmp, 'prof');
-  const args = [...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), main, 'serve'];
+  // The same V8 flag as `npm start` and the image (Dockerfile: NODE_OPTIONS), so RSS is the product's.
+  const args = ['--max-semi-space-size=4', ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), main, 'serve'];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, GRA_HOST: '127.0.0.1', GRA_PORT: String(port), GRA_METRICS_PORT: '0', GRA_CERT_DIR: certDir, GRA_LOG_LEVEL: 'warn', GRA_SHUTDOWN_GRACE_MS: '400' },
     stdio: ['ignore', 'ignore', 'inherit'],

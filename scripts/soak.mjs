@@ -67,7 +67,8 @@ const port = await new Promise((resolve) => {
 });
 const certDir = path.join(tmp, 'certs');
 const dev = await ensureDevCerts(certDir);
-child = spawn(process.execPath, [path.join(root, 'dist/cli/main.js'), 'serve'], {
+// The same V8 flag as `npm start` and the image (Dockerfile: NODE_OPTIONS).
+child = spawn(process.execPath, ['--max-semi-space-size=4', path.join(root, 'dist/cli/main.js'), 'serve'], {
   env: { ...process.env, GRA_HOST: '127.0.0.1', GRA_PORT: String(port), GRA_METRICS_PORT: '0', GRA_CERT_DIR: certDir, GRA_LOG_LEVEL: 'warn', GRA_SHUTDOWN_GRACE_MS: '1000' },
   stdio: ['ignore', 'ignore', 'inherit'],
 });
