@@ -29,6 +29,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import YAML from 'yaml';
 import { performance } from 'node:perf_hooks';
+import { wrap } from './review.mjs';
 
 const { ensureDevCerts } = await import(path.join(path.resolve(import.meta.dirname, '..'), 'dist/certs/dev.js'));
 
@@ -62,24 +63,6 @@ const fixture = (p) => JSON.parse(readFileSync(path.join(root, 'test/fixtures', 
 const seedDeny = fixture('admission/configmap-create-registration-token.json');
 const deployment = YAML.parse(readFileSync(path.join(root, 'test/fixtures/seed/deployment-run.yaml'), 'utf8'));
 
-function wrap(object, kind, group = '') {
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: '6b1f3c4e-bench-4d7a-9e2b-000000000001',
-      kind: { group, version: 'v1', kind },
-      resource: { group, version: 'v1', resource: kind.toLowerCase() + 's' },
-      name: object.metadata.name,
-      namespace: object.metadata.namespace,
-      operation: 'CREATE',
-      userInfo: { username: 'bench' },
-      object,
-      oldObject: null,
-      dryRun: false,
-    },
-  };
-}
 
 /** 20 runners with (synthetic) authentication tokens, in a Secret: the good path with the most parsing. */
 function bigConfig() {

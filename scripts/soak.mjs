@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import YAML from 'yaml';
+import { wrap as wrapReview } from './review.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { ensureDevCerts } = await import(path.join(root, 'dist/certs/dev.js'));
@@ -34,22 +35,8 @@ process.on('exit', () => {
 process.on('SIGINT', () => process.exit(130));
 
 const fixture = (p) => JSON.parse(readFileSync(path.join(root, 'test/fixtures', p), 'utf8'));
-const wrap = (object, kind, group = '') => ({
-  apiVersion: 'admission.k8s.io/v1',
-  kind: 'AdmissionReview',
-  request: {
-    uid: 'soak-0000',
-    kind: { group, version: 'v1', kind },
-    resource: { group, version: 'v1', resource: kind.toLowerCase() + 's' },
-    name: object.metadata.name,
-    namespace: object.metadata.namespace,
-    operation: 'CREATE',
-    userInfo: { username: 'soak' },
-    object,
-    oldObject: null,
-    dryRun: false,
-  },
-});
+const wrap = (object, kind, group = '') => wrapReview(object, kind, group, { uid: 'soak-0000', username: 'soak' });
+
 let toml = 'concurrent = 20\n';
 for (let i = 0; i < 20; i++) toml += `\n[[runners]]\n  name = "r${i}"\n  url = "https://gitlab.example.com"\n  token = "glrt-Soak${String(i).padStart(2, '0')}xQ7vLm2pN9bRt4w"\n  executor = "kubernetes"\n  [runners.kubernetes]\n    namespace = "ci"\n`;
 const MIX = [

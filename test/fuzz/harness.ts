@@ -10,6 +10,7 @@ import type { ValidateDeps } from '../../src/admission/validate.js';
 import { buildApp, type App } from '../../src/server/app.js';
 import { loadSettings } from '../../src/settings/settings.js';
 import { fixturesDir } from '../helpers/fixtures.js';
+import { review } from '../helpers/server.js';
 
 /**
  * Shared by the fuzz tests: the real app (buildApp, as serve.ts builds it) driven through
@@ -154,23 +155,5 @@ export function fixtureReviews(): any[] {
 }
 
 export function wrapReview(object: any, uid: string, over: Record<string, unknown> = {}): any {
-  const kind = String(object?.kind ?? 'ConfigMap');
-  const group = ['Deployment', 'StatefulSet', 'DaemonSet'].includes(kind) ? 'apps' : '';
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid,
-      kind: { group, version: 'v1', kind },
-      resource: { group, version: 'v1', resource: kind.toLowerCase() + 's' },
-      name: object?.metadata?.name,
-      namespace: object?.metadata?.namespace,
-      operation: 'CREATE',
-      userInfo: { username: 'fuzz' },
-      object,
-      oldObject: null,
-      dryRun: false,
-      ...over,
-    },
-  };
+  return review(object, { uid, userInfo: { username: 'fuzz' }, ...over });
 }
