@@ -219,20 +219,11 @@ await f.listen({ port: Number(port), host: '127.0.0.1' });
 process.on('SIGTERM', () => process.exit(0));
 `;
 
-async function startFloor(certDir) {
+/** Run one of the comparison servers above from a file in the temp dir; resolves once it answers. */
+async function startScriptServer(name, src, certDir) {
   const port = await freePort();
-  const file = path.join(tmp, 'floor.mjs');
-  writeFileSync(file, FLOOR_SRC);
-  const child = spawn(process.execPath, [file, String(port), certDir], { stdio: ['ignore', 'ignore', 'inherit'] });
-  children.add(child);
-  await waitReady(port, readFileSync(path.join(certDir, 'ca.crt'), 'utf8'), '/', child);
-  return { child, port };
-}
-
-async function startBaseline(certDir) {
-  const port = await freePort();
-  const file = path.join(tmp, 'baseline.mjs');
-  writeFileSync(file, BASELINE_SRC);
+  const file = path.join(tmp, `${name}.mjs`);
+  writeFileSync(file, src);
   const child = spawn(process.execPath, [file, String(port), certDir], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.add(child);
   await waitReady(port, readFileSync(path.join(certDir, 'ca.crt'), 'utf8'), '/', child);
@@ -354,8 +345,8 @@ const lpad = (s, n) => String(s).padStart(n);
 async function runAll() {
   const t0 = Date.now();
   const wh = await startWebhook();
-  const base = await startBaseline(wh.certDir);
-  const floor = await startFloor(wh.certDir);
+  const base = await startScriptServer('baseline', BASELINE_SRC, wh.certDir);
+  const floor = await startScriptServer('floor', FLOOR_SRC, wh.certDir);
   console.log(`node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${CONNECTIONS} connections, ${DURATION} s per run, warm-up ${WARMUP} s`);
   const rows = [];
   for (const sc of SCENARIOS) {
