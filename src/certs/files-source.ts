@@ -9,7 +9,8 @@
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { CertPair, CertSource } from './types.js';
+import { PublishingCertSource } from './publishing.js';
+import type { CertPair } from './types.js';
 import { CertError, checkPair, errMsg, readPairFromDir, type CertInfo } from './validate.js';
 import { DAY_MS } from './generate.js';
 
@@ -27,9 +28,7 @@ export interface FileSourceOptions {
 
 export type ReloadResult = 'unchanged' | 'updated' | 'rejected';
 
-export class FileCertSource implements CertSource {
-  private pair: CertPair;
-  private listeners: Array<(p: CertPair) => void> = [];
+export class FileCertSource extends PublishingCertSource {
   private watcher?: FSWatcher;
   private pollTimer?: NodeJS.Timeout;
   private debounceTimer?: NodeJS.Timeout;
@@ -38,7 +37,7 @@ export class FileCertSource implements CertSource {
   private closed = false;
 
   private constructor(private readonly opts: FileSourceOptions & { now: () => Date }, initial: CertPair) {
-    this.pair = initial;
+    super(initial);
   }
 
   /** Loads and checks the pair; throws CertError with a one-line reason when it must not be served. */
@@ -50,14 +49,6 @@ export class FileCertSource implements CertSource {
     src.logLoaded(info, 'serving certificate loaded');
     src.start();
     return src;
-  }
-
-  current(): CertPair {
-    return this.pair;
-  }
-
-  onUpdate(cb: (pair: CertPair) => void): void {
-    this.listeners.push(cb);
   }
 
   ready(): boolean {
@@ -125,16 +116,9 @@ export class FileCertSource implements CertSource {
       // event or poll retries. Either way the old pair keeps serving.
       return this.reject(err instanceof CertError ? err.message : errMsg(err), next.cert + next.key);
     }
-    this.pair = next;
     this.lastRejected = undefined;
     this.logLoaded(info, 'serving certificate reloaded');
-    for (const cb of this.listeners) {
-      try {
-        cb(next);
-      } catch (err) {
-        log.error({ event: 'tls-reload-apply-failed', err: errMsg(err) }, 'applying the reloaded certificate failed');
-      }
-    }
+    this.publish(next, log);
     return 'updated';
   }
 

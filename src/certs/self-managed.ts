@@ -14,7 +14,8 @@ import { AdmissionregistrationV1Api, ApiException, CoreV1Api, type KubeConfig, t
 import type { Logger } from 'pino';
 import { generateWebhookCerts } from './generate.js';
 import { PREVIOUS_CA_UNTIL, caBundleOf, planSecret, type RotationPolicy, type SecretMaterial } from './rotation.js';
-import type { CertPair, CertSource } from './types.js';
+import { PublishingCertSource } from './publishing.js';
+import type { CertPair } from './types.js';
 import { certInfo, checkPair, errMsg, parseCert } from './validate.js';
 
 export interface SelfManagedOptions {
@@ -106,11 +107,9 @@ function apiErr(err: unknown): string {
 
 type WebhookKind = 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration';
 
-export class SelfManagedCertSource implements CertSource {
-  private pair: CertPair;
+export class SelfManagedCertSource extends PublishingCertSource {
   private haveCert = false;
   private bundleOk = false;
-  private listeners: Array<(p: CertPair) => void> = [];
   private timer?: NodeJS.Timeout;
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
@@ -121,10 +120,10 @@ export class SelfManagedCertSource implements CertSource {
   private wantBundle = '';
 
   private constructor(private readonly opts: SelfManagedOptions) {
+    super({ key: '', cert: '' });
     this.core = opts.kubeConfig.makeApiClient(CoreV1Api);
     this.adm = opts.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
     this.now = opts.now ?? (() => new Date());
-    this.pair = { key: '', cert: '' };
   }
 
   static async open(opts: SelfManagedOptions): Promise<SelfManagedCertSource> {
@@ -138,14 +137,6 @@ export class SelfManagedCertSource implements CertSource {
     }
     if (opts.schedule !== false) src.scheduleNext();
     return src;
-  }
-
-  current(): CertPair {
-    return this.pair;
-  }
-
-  onUpdate(cb: (pair: CertPair) => void): void {
-    this.listeners.push(cb);
   }
 
   ready(): boolean {
@@ -241,17 +232,10 @@ export class SelfManagedCertSource implements CertSource {
       log.error({ event: 'tls-secret-invalid', err: errMsg(err) }, `Secret holds an unusable certificate, keeping the current one: ${errMsg(err)}`);
       return;
     }
-    this.pair = { key: m.key, cert: m.cert, ca: m.bundle };
     this.haveCert = true;
     const info = certInfo(parseCert(m.cert));
     log.info({ event: 'tls-loaded', serial: info.serial, notAfter: info.notAfter.toISOString() }, 'serving certificate loaded from Secret');
-    for (const cb of this.listeners) {
-      try {
-        cb(this.pair);
-      } catch (err) {
-        log.error({ event: 'tls-reload-apply-failed', err: errMsg(err) }, 'applying the new certificate failed');
-      }
-    }
+    this.publish({ key: m.key, cert: m.cert, ca: m.bundle }, log);
   }
 
   /** true when every configured webhook configuration carries `bundle` on all its webhooks */
