@@ -3,7 +3,7 @@ import type { Finding } from '../findings/types.js';
 import { encodePatch } from '../mutation/patch.js';
 import { MUTATE_KINDS, planInjection, type Plan } from '../mutation/plan.js';
 import { effectiveMode } from '../policy/mode.js';
-import { refOf } from '../rules/evaluate.js';
+import { refOf } from '../findings/ref.js';
 import type { Mode } from '../settings/settings.js';
 import { allow, type AdmissionRequest, type AdmissionResponse } from './review.js';
 import type { ReviewOutcome, ValidateDeps } from './validate.js';
@@ -39,9 +39,7 @@ export async function mutateRequest(req: AdmissionRequest, pathMode: Mode, deps:
     plan = planInjection(obj, { kind, ...(ns ? { namespace: ns } : {}), resolved: resolved ?? { configMaps: new Map(), secrets: new Map() } });
   }
 
-  const ref = refOf(obj as Record<string, unknown>, kind);
-  if (!ref.namespace && ns) ref.namespace = ns;
-  if (!ref.name && req.name) ref.name = req.name;
+  const ref = refOf(obj, kind, { ...(ns ? { namespace: ns } : {}), ...(req.name ? { name: req.name } : {}) });
   const findings: Finding[] = plan.findings;
   const ruleIds = [...new Set(findings.map((f) => f.ruleId))];
   const warnings = findings.filter((f) => f.severity !== 'info').map((f) => formatWarning(f, f.title ?? f.message)).slice(0, MAX_WARNINGS);

@@ -1,7 +1,8 @@
 import type { Finding, ObjectRef } from '../findings/types.js';
 import { decide } from '../policy/decide.js';
 import { effectiveMode } from '../policy/mode.js';
-import { WORKLOAD_KINDS, evaluateObject, refOf, type Credential } from '../rules/evaluate.js';
+import { refOf } from '../findings/ref.js';
+import { WORKLOAD_KINDS, evaluateObject, type Credential } from '../rules/evaluate.js';
 import type { Mode } from '../settings/settings.js';
 import type { ResolvedRefs } from '../workload/types.js';
 import { LEGACY_AMBIGUOUS_TOKEN } from '../rules/config/rules.js';
@@ -46,18 +47,16 @@ export async function validateRequest(req: AdmissionRequest, pathMode: Mode, dep
   const kind = req.kind.kind;
   const mode = effectiveMode(pathMode, obj);
 
-  let evaluation = evaluateObject(obj, { kind });
+  const where = { kind, ...(req.namespace ? { namespace: req.namespace } : {}), ...(req.name ? { name: req.name } : {}) };
+  let evaluation = evaluateObject(obj, where);
   if (!evaluation.relevant) return { response: allow(req.uid), decision: 'skip', mode, ruleIds: [], findings: [] };
-
-  const ref = evaluation.findings[0]?.object ?? refOf(obj as Record<string, unknown>, kind);
-  if (!ref.namespace && req.namespace) ref.namespace = req.namespace;
-  if (!ref.name && req.name) ref.name = req.name;
+  const ref = evaluation.object ?? refOf(obj, kind, where);
   const extraWarnings: string[] = [];
 
   if (deps.lookups && WORKLOAD_KINDS.has(kind)) {
     const { resolved, warnings } = await deps.lookups.resolve(obj, req.namespace, deadline);
     extraWarnings.push(...warnings);
-    if (resolved) evaluation = evaluateObject(obj, { kind, resolved });
+    if (resolved) evaluation = evaluateObject(obj, { ...where, resolved });
   }
   const findings = [...evaluation.findings];
   if (deps.verifier && evaluation.credentials.length > 0) {

@@ -25,6 +25,7 @@ import {
 import { PatchBuilder, type JsonPatchOp } from './patch.js';
 import { SCRIPT_MARK, preStopCommand, registerScript } from './script.js';
 import { verifySplit } from './split.js';
+import { refOf } from '../findings/ref.js';
 
 /**
  * Pure planning of the registration injection (issue 3; docs/mutation.md): given the raw
@@ -96,15 +97,6 @@ function arr(x: unknown): unknown[] {
   return Array.isArray(x) ? x : [];
 }
 
-function refOf(obj: Record<string, unknown>, kind: string, namespace?: string): ObjectRef {
-  const md = isRecord(obj.metadata) ? obj.metadata : {};
-  const ref: ObjectRef = { kind };
-  const ns = typeof md.namespace === 'string' && md.namespace ? md.namespace : namespace;
-  if (ns) ref.namespace = ns;
-  if (typeof md.name === 'string' && md.name) ref.name = md.name;
-  else if (typeof md.generateName === 'string' && md.generateName) ref.name = `${md.generateName}*`;
-  return ref;
-}
 
 // Env the init step must not inherit from the runner container: the token slots (it gets its
 // own), the options reserved to the server with an authentication token (fatal to `register`,
@@ -246,7 +238,7 @@ function repair(
 export function planInjection(obj: unknown, opts: PlanOptions): Plan {
   const none = (reason: SkipReason, findings: Finding[] = []): Plan => ({ action: 'none', reason, findings });
   if (!MUTATE_KINDS.has(opts.kind) || !isRecord(obj)) return none('not-a-workload');
-  const ref = refOf(obj, opts.kind, opts.namespace);
+  const ref = refOf(obj, opts.kind, opts.namespace ? { namespace: opts.namespace } : {});
   const at = (extra: Omit<Location, 'object'> = {}): Location => ({ object: ref, ...extra });
   const viewed = typeof obj.kind === 'string' ? obj : { ...obj, kind: opts.kind };
   let a: WorkloadAnalysis | undefined;

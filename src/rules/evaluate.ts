@@ -1,4 +1,5 @@
 import { looksLikeRunnerConfig, parseRunnerConfig } from '../config/index.js';
+import { refOf } from '../findings/ref.js';
 import type { Finding, ObjectRef } from '../findings/types.js';
 import type { ResolvedRefs } from '../workload/types.js';
 import { analyzeWorkload } from '../workload/index.js';
@@ -26,6 +27,8 @@ export interface Credential {
 export interface Evaluation {
   /** false: the object is neither a runner config nor a runner workload and passes untouched */
   relevant: boolean;
+  /** the object every finding points at (absent when not relevant) */
+  object?: ObjectRef;
   findings: Finding[];
   credentials: Credential[];
 }
@@ -34,15 +37,6 @@ const IRRELEVANT: Evaluation = Object.freeze({ relevant: false, findings: [], cr
 
 function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
-
-export function refOf(obj: Record<string, unknown>, kindHint?: string): ObjectRef {
-  const md = isRecord(obj.metadata) ? obj.metadata : {};
-  const ref: ObjectRef = { kind: kindHint ?? (typeof obj.kind === 'string' ? obj.kind : 'Object') };
-  if (typeof md.namespace === 'string' && md.namespace) ref.namespace = md.namespace;
-  if (typeof md.name === 'string' && md.name) ref.name = md.name;
-  else if (typeof md.generateName === 'string' && md.generateName) ref.name = `${md.generateName}*`;
-  return ref;
 }
 
 /** A `[[runners` header that was never closed is still a runner config, and a broken one (GRA004). */
@@ -72,22 +66,25 @@ export interface EvaluateOptions {
   /** the kind from AdmissionReview request.kind, which is authoritative over object.kind */
   kind?: string;
   resolved?: ResolvedRefs;
+  /** the AdmissionReview's namespace and name, for objects whose metadata lacks them */
+  namespace?: string;
+  name?: string;
 }
 
 export function evaluateObject(obj: unknown, opts: EvaluateOptions = {}): Evaluation {
   if (!isRecord(obj)) return IRRELEVANT;
   const kind = opts.kind ?? (typeof obj.kind === 'string' ? obj.kind : undefined);
   if (kind === undefined) return IRRELEVANT;
-  const ref = refOf(obj, kind);
+  const ref = refOf(obj, kind, { ...(opts.namespace ? { namespace: opts.namespace } : {}), ...(opts.name ? { name: opts.name } : {}) });
 
   if (kind === 'ConfigMap') {
-    const out: Evaluation = { relevant: false, findings: [], credentials: [] };
+    const out: Evaluation = { relevant: false, object: ref, findings: [], credentials: [] };
     configFindings(configMapEntries(obj), ref, 'configmap', out);
     return out.relevant ? out : IRRELEVANT;
   }
   if (kind === 'Secret') {
     const entries = secretEntries(obj);
-    const out: Evaluation = { relevant: false, findings: [], credentials: [] };
+    const out: Evaluation = { relevant: false, object: ref, findings: [], credentials: [] };
     configFindings(entries, ref, 'secret', out);
     const secretFindings = checkSecretEntries(entries, ref);
     if (secretFindings.length > 0 || hasChartKeys(entries)) out.relevant = true;
@@ -97,7 +94,7 @@ export function evaluateObject(obj: unknown, opts: EvaluateOptions = {}): Evalua
   if (WORKLOAD_KINDS.has(kind)) {
     const analysis = analyzeWorkload(obj);
     if (analysis === undefined) return IRRELEVANT;
-    return { relevant: true, findings: workloadFindingsFor(analysis, ref, opts.resolved), credentials: [] };
+    return { relevant: true, object: ref, findings: workloadFindingsFor(analysis, ref, opts.resolved), credentials: [] };
   }
   return IRRELEVANT;
 }
