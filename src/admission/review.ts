@@ -4,6 +4,8 @@
  * request's, or whose apiVersion/kind is not admission.k8s.io/v1 AdmissionReview.
  */
 
+import { isRecord } from '../util/is-record.js';
+
 export const API_VERSION = 'admission.k8s.io/v1';
 export const KIND = 'AdmissionReview';
 
@@ -54,9 +56,6 @@ export interface AdmissionReviewResponse {
 
 export type ParseResult = { ok: true; request: AdmissionRequest } | { ok: false; reason: string };
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
 
 /** One-line reasons: they go back as the 400 body and into logs. */
 export function parseReview(body: unknown): ParseResult {

@@ -1,8 +1,6 @@
 import type { ObjectRef } from './types.js';
+import { isRecord } from '../util/is-record.js';
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
 
 /**
  * The object a finding is about, from its metadata. The AdmissionReview's own namespace and name

@@ -6,6 +6,7 @@ import { analyzeWorkload } from '../workload/index.js';
 import type { LookupResult, ResolvedRefs } from '../workload/types.js';
 import { TtlCache } from './cache.js';
 import { loadKubeConfig } from './kubeconfig.js';
+import { isRecord } from '../util/is-record.js';
 
 /**
  * The Kubernetes lookups adapter: fetches the ConfigMaps (and, only when allowed, Secrets) a
@@ -36,9 +37,6 @@ export interface KubeLookups extends Lookups {
   clearCache(): void;
 }
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
 
 function decodeSecretData(data: Record<string, string> | undefined): Record<string, string> {
   const out: Record<string, string> = {};

@@ -1,3 +1,4 @@
+import { isRecord } from '../util/is-record.js';
 /**
  * Annotations the mutating webhook reads and writes. All live under one prefix so a reader of a
  * manifest can tell at a glance which keys belong to this product (the validating webhook's
@@ -20,9 +21,6 @@ export const INJECTED = `${PREFIX}injected`;
 export const CHART_REGISTRATION_KEY = 'runner-registration-token';
 export const CHART_RUNNER_KEY = 'runner-token';
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
 
 function annotationsAt(meta: unknown): Record<string, string> {
   if (!isRecord(meta) || !isRecord(meta.annotations)) return {};

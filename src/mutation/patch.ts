@@ -1,3 +1,4 @@
+import { isRecord } from '../util/is-record.js';
 /**
  * RFC 6902 JSON Patch building against the raw object the apiserver sent. Pure.
  * Paths are RFC 6901 JSON Pointers: `~` → `~0`, `/` → `~1` in every segment (annotation keys
@@ -27,9 +28,6 @@ export function segmentsOf(ptr: string): string[] {
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
 
 /**
  * Collects operations and keeps a view of what they create, so "create the parent when missing"

@@ -26,6 +26,7 @@ import { PatchBuilder, type JsonPatchOp } from './patch.js';
 import { SCRIPT_MARK, preStopCommand, registerScript } from './script.js';
 import { verifySplit } from './split.js';
 import { refOf } from '../findings/ref.js';
+import { isRecord } from '../util/is-record.js';
 
 /**
  * Pure planning of the registration injection (issue 3; docs/mutation.md): given the raw
@@ -89,9 +90,6 @@ interface TokenPlan {
   sourceText: string;
 }
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
 
 function arr(x: unknown): unknown[] {
   return Array.isArray(x) ? x : [];

@@ -1,3 +1,4 @@
+import { isRecord } from '../util/is-record.js';
 /**
  * Reading the string values of ConfigMaps and Secrets as gitlab-runner would see them in a
  * mounted file. Pure.
@@ -21,9 +22,6 @@ export function decodeBase64(value: string): string | undefined {
   return Buffer.from(value, 'base64').toString('utf8');
 }
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
 
 /** Own enumerable string-keyed entries; `__proto__` as a key is just a key (JSON.parse makes it an own property). */
 function entries(x: unknown): [string, unknown][] {

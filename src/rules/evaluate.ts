@@ -8,6 +8,7 @@ import { checkRunnerConfig, type ConfigStorage } from './config/check.js';
 import { configMapEntries, secretEntries, type DataEntry } from './data.js';
 import { checkSecretEntries, hasChartKeys } from './secret/check.js';
 import { workloadFindingsFor } from './workload/index.js';
+import { isRecord } from '../util/is-record.js';
 
 /**
  * The single entry from "a Kubernetes object" to "its findings". The webhook and the CLI
@@ -35,9 +36,6 @@ export interface Evaluation {
 
 const IRRELEVANT: Evaluation = Object.freeze({ relevant: false, findings: [], credentials: [] }) as Evaluation;
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
 
 /** A `[[runners` header that was never closed is still a runner config, and a broken one (GRA004). */
 const BROKEN_RUNNERS_HEADER = /^[ \t]*\[\[[ \t]*runners\b/m;

@@ -22,6 +22,7 @@ import type {
   VolumeInfo,
   WorkloadAnalysis,
 } from './types.js';
+import { isRecord } from '../util/is-record.js';
 
 /**
  * Pod-spec analysis of runner workloads. Facts: ../shared/SPEC.md §2, §4, §5; gitlab-runner
@@ -29,9 +30,6 @@ import type {
  * config path), the official image's Dockerfile (ENTRYPOINT /entrypoint, CMD run …).
  */
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
 function str(x: unknown): string | undefined {
   return typeof x === 'string' ? x : undefined;
 }

@@ -6,6 +6,7 @@ import { evaluateObject } from '../../rules/evaluate.js';
 import type { Mode } from '../../settings/settings.js';
 import { decodeText, loadText, type LoadedObject } from './load.js';
 import { positionOf } from './positions.js';
+import { isRecord } from '../../util/is-record.js';
 
 /**
  * From one input's bytes to its report: the same `evaluateObject` / `checkRunnerConfig` the
@@ -65,9 +66,6 @@ function verdictOf(findings: readonly ReportedFinding[]): Verdict {
   return 'allow';
 }
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
 
 /**
  * An unrendered Helm template can still parse as YAML; its `config.toml` value then holds

@@ -3,6 +3,7 @@ import { LineCounter, isMap, isPair, isSeq, parseAllDocuments, parseDocument, vi
 import { parseReview } from '../../admission/review.js';
 import { isTemplateSource, looksLikeRunnerConfig } from '../../config/index.js';
 import type { SourceMap } from './positions.js';
+import { isRecord } from '../../util/is-record.js';
 
 /**
  * Turning one input's bytes into what the rules take: a runner config text, or Kubernetes
@@ -103,9 +104,6 @@ export function loadToml(text: string): Loaded {
   return { type: 'toml', text };
 }
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
 
 /**
  * The first YAML error as one line, without any source text (the yaml package's pretty errors
