@@ -42,7 +42,7 @@ export async function mutateRequest(req: AdmissionRequest, pathMode: Mode, deps:
   const ref = refOf(obj, kind, { ...(ns ? { namespace: ns } : {}), ...(req.name ? { name: req.name } : {}) });
   const findings: Finding[] = plan.findings;
   const ruleIds = [...new Set(findings.map((f) => f.ruleId))];
-  const warnings = findings.filter((f) => f.severity !== 'info').map((f) => formatWarning(f, f.title ?? f.message)).slice(0, MAX_WARNINGS);
+  const warnings = findings.filter((f) => f.severity !== 'info').map(formatWarning).slice(0, MAX_WARNINGS);
 
   let response: AdmissionResponse;
   if (mode === 'audit') {

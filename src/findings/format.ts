@@ -41,9 +41,9 @@ export const WARNING_MAX = 120;
  * (k8s.io/apiserver/pkg/admission/plugin/webhook: warnings are limited to 120 chars by convention
  * of the AdmissionResponse docs: "Limit warnings to 120 characters if possible".)
  */
-export function formatWarning(f: Finding, title: string): string {
+export function formatWarning(f: Finding): string {
   const where = describeLocation(f);
-  return sanitizeWarning(`${f.ruleId} ${where ? `${where}: ` : ''}${title}`);
+  return sanitizeWarning(`${f.ruleId} ${where ? `${where}: ` : ''}${f.title ?? f.message}`);
 }
 
 export function sanitizeWarning(s: string): string {

@@ -22,7 +22,7 @@ const MAX_WARNINGS = 20;
 export function decide(uid: string, object: ObjectRef, findings: readonly Finding[], mode: Mode, extraWarnings: readonly string[] = []): Decision {
   const denies = findings.filter((f) => f.severity === 'deny');
   const warns = findings.filter((f) => f.severity === 'warn');
-  const warningText = (list: readonly Finding[]): string[] => list.map((f) => formatWarning(f, f.title ?? f.message));
+  const warningText = (list: readonly Finding[]): string[] => list.map(formatWarning);
   const extra = extraWarnings.map(sanitizeWarning);
 
   if (mode === 'audit') {
