@@ -87,7 +87,7 @@ interface Pair {
   keyPem: string;
 }
 
-function rsaKeys(): { pub: forge.pki.PublicKey; priv: forge.pki.PrivateKey; keyPem: string; pubPem: string } {
+function rsaKeys(): { pub: forge.pki.PublicKey; priv: forge.pki.rsa.PrivateKey; keyPem: string; pubPem: string } {
   // Node's keygen is native (forge's pure-JS RSA takes seconds per key on a busy 2-core box).
   const { publicKey, privateKey } = generateKeyPairSync('rsa', {
     modulusLength: 2048,
@@ -104,9 +104,9 @@ function rsaKeys(): { pub: forge.pki.PublicKey; priv: forge.pki.PrivateKey; keyP
 
 function issue(
   subject: forge.pki.CertificateField[],
-  signer: { cert?: forge.pki.Certificate; key?: forge.pki.PrivateKey },
+  signer: { cert?: forge.pki.Certificate; key?: forge.pki.rsa.PrivateKey },
   extensions: object[],
-): Pair & { cert: forge.pki.Certificate; key: forge.pki.PrivateKey } {
+): Pair & { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey } {
   const k = rsaKeys();
   const cert = forge.pki.createCertificate();
   cert.publicKey = k.pub;
