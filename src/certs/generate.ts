@@ -19,6 +19,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
+import { dnAttribute } from './names.js';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 export const CA_VALIDITY_DAYS = 3650;
@@ -84,9 +85,8 @@ export function generateCa(opts: CaOptions = {}): PemPair {
   cert.serialNumber = randomSerialHex();
   validity(cert, now, opts.validityDays ?? CA_VALIDITY_DAYS);
   // A timestamp in the CN makes old and new CAs distinguishable in the bundle during rotation.
-  const attrs = [
-    { name: 'commonName', value: opts.commonName ?? `gitlab-runner-admission-ca@${Math.floor(now.getTime() / 1000)}` },
-  ];
+  // No '@' (or other non-PrintableString characters) in the default: see names.ts.
+  const attrs = [dnAttribute('commonName', opts.commonName ?? `gitlab-runner-admission-ca-${Math.floor(now.getTime() / 1000)}`)];
   cert.setSubject(attrs);
   cert.setIssuer(attrs);
   cert.setExtensions([
@@ -142,7 +142,7 @@ export function generateServingCert(ca: PemPair, opts: ServingOptions): PemPair 
   validity(cert, now, opts.validityDays ?? SERVING_VALIDITY_DAYS);
   // Never outlive the issuer: a leaf valid past its CA fails verification after the CA expires anyway.
   if (cert.validity.notAfter > caCert.validity.notAfter) cert.validity.notAfter = caCert.validity.notAfter;
-  cert.setSubject([{ name: 'commonName', value: opts.commonName }]);
+  cert.setSubject([dnAttribute('commonName', opts.commonName)]);
   cert.setIssuer(caCert.subject.attributes);
   const altNames: Array<{ type: number; value?: string; ip?: string }> = [];
   for (const d of uniq(opts.dnsNames)) altNames.push({ type: 2, value: d });
