@@ -73,7 +73,9 @@ export function randomSerialHex(): string {
 }
 
 function validity(cert: forge.pki.Certificate, now: Date, days: number): void {
-  cert.validity.notBefore = new Date(now.getTime() - BACKDATE_MS);
+  // At most a tenth of the lifetime: an hour's backdate would make a minutes-long test cert
+  // look two-thirds used (renewal due) the moment it is issued.
+  cert.validity.notBefore = new Date(now.getTime() - Math.min(BACKDATE_MS, (days * DAY_MS) / 10));
   cert.validity.notAfter = new Date(now.getTime() + days * DAY_MS);
 }
 
