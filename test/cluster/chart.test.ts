@@ -17,6 +17,8 @@ import { redactToken } from '../../src/tokens/redact.js';
 const seed = (f: string) => readYamlDocs(path.join(fixturesDir, 'seed', f))[0];
 const NS = 'gitlab-runner';
 const REQ = 'gitlab_runner_admission_requests_total';
+// one cluster and one webhook for every flow below; a loaded 2-core CI box needs more than tap's 120 s
+t.setTimeout(400_000);
 
 async function createNs(cluster: Cluster, name: string, labels: Record<string, string> = {}): Promise<void> {
   const r = await apiCall(cluster, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
