@@ -204,6 +204,26 @@ function hookExit(): void {
   }
 }
 
+/**
+ * A detached shell that SIGKILLs `pids` (and removes `dir`) once this process is gone, however
+ * it died; the returned function calls it off. For anything a test starts that must not outlive it.
+ */
+export function watchdog(pids: number[], dir?: string): () => void {
+  const rm = dir ? `; rm -rf '${dir.replace(/'/g, '')}'` : '';
+  const w = spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${pids.join(' ')} 2>/dev/null${rm}`], {
+    stdio: 'ignore',
+    detached: true,
+  });
+  w.unref();
+  return () => {
+    try {
+      if (w.pid !== undefined) process.kill(w.pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  };
+}
+
 function readyz(server: string, pki: string): Promise<boolean> {
   return new Promise((resolve) => {
     const req = https.get(
@@ -273,20 +293,14 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const entry = { pids: [] as number[], dir };
   live.set(dir, entry);
   const children: ChildProcess[] = [];
-  let watchdog: ChildProcess | undefined;
+  let cancelWatchdog: (() => void) | undefined;
 
   const stop = async (): Promise<void> => {
     if (!live.has(dir)) return;
     live.delete(dir);
     // apiserver first: it would otherwise log etcd errors while shutting down
     for (const c of [...children].reverse()) await stopChild(c);
-    if (watchdog?.pid !== undefined) {
-      try {
-        process.kill(watchdog.pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    cancelWatchdog?.();
     rmSync(dir, { recursive: true, force: true });
   };
 
@@ -347,12 +361,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     if (api.pid) entry.pids.push(api.pid);
 
     // Kills both if this process dies without running any hook (SIGKILL, OOM).
-    watchdog = spawn(
-      'sh',
-      ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${entry.pids.join(' ')} 2>/dev/null; rm -rf '${dir}'`],
-      { stdio: 'ignore', detached: true },
-    );
-    watchdog.unref();
+    cancelWatchdog = watchdog(entry.pids, dir);
 
     const server = `https://127.0.0.1:${apiPort}`;
     const deadline = Date.now() + 90_000;

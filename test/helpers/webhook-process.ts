@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { freePort, type Cluster } from './cluster.js';
+import { freePort, watchdog, type Cluster } from './cluster.js';
 import { repoRoot } from './fixtures.js';
 
 export const CHART = path.join(repoRoot, 'charts/gitlab-runner-admission');
@@ -187,6 +187,9 @@ export async function startWebhook(env: Record<string, string>, opts: { waitRead
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   procs.add(child);
+  // a test process killed by a signal runs no 'exit' hook: this one still stops the webhook
+  const cancelWatchdog = child.pid ? watchdog([child.pid]) : () => undefined;
+  child.once('exit', cancelWatchdog);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
