@@ -221,8 +221,31 @@ function mountTree(mounts: readonly MountInfo[]): MountTree {
   return tree;
 }
 
+/** Below this many mounts a scan is cheaper than building the tree. */
+const SCAN_MOUNTS = 16;
+
+function scanMounts(p: string, mounts: readonly MountInfo[]): MountInfo | undefined {
+  let best: MountInfo | undefined;
+  for (const m of mounts) {
+    if (p === m.mountPath || p.startsWith(m.mountPath === '/' ? '/' : `${m.mountPath}/`)) {
+      if (!best || m.mountPath.length > best.mountPath.length) best = m;
+    }
+  }
+  return best;
+}
+
+function located(p: string, best: MountInfo, rel: string): FileLocation {
+  const volumePath = best.subPath && rel ? `${best.subPath}/${rel}` : best.subPath || rel;
+  return { path: p, mount: best, volumePath, readOnly: best.readOnly };
+}
+
 export function resolvePath(path: string, mounts: readonly MountInfo[]): FileLocation {
   const p = normalizePath(path);
+  if (mounts.length <= SCAN_MOUNTS) {
+    const m = scanMounts(p, mounts);
+    if (!m) return { path: p, readOnly: false };
+    return located(p, m, p === m.mountPath ? '' : p.slice(m.mountPath.length + (m.mountPath === '/' ? 0 : 1)));
+  }
   const abs = p.startsWith('/');
   let node: MountNode | undefined = abs ? mountTree(mounts).abs : mountTree(mounts).rel;
   let best = node.mount; // only the `/` mount sits at the absolute root
@@ -239,9 +262,7 @@ export function resolvePath(path: string, mounts: readonly MountInfo[]): FileLoc
   }
   if (!best) return { path: p, readOnly: false };
   // bestEnd 0 is the `/` mount: everything after the leading slash is inside it
-  const rel = bestEnd === 0 ? p.slice(1) : p.slice(bestEnd + 1);
-  const volumePath = best.subPath && rel ? `${best.subPath}/${rel}` : best.subPath || rel;
-  return { path: p, mount: best, volumePath, readOnly: best.readOnly };
+  return located(p, best, bestEnd === 0 ? p.slice(1) : p.slice(bestEnd + 1));
 }
 
 // Default config file: root → /etc/gitlab-runner/config.toml, otherwise
