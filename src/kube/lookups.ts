@@ -5,7 +5,6 @@ import type { Settings } from '../settings/settings.js';
 import type { LookupResult, ResolvedRefs } from '../workload/types.js';
 import { TtlCache } from './cache.js';
 import { loadKubeConfig } from './kubeconfig.js';
-import { isRecord } from '../util/is-record.js';
 
 /**
  * The Kubernetes lookups adapter: fetches the ConfigMaps (and, only when allowed, Secrets) a

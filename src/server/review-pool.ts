@@ -88,7 +88,13 @@ interface Slot {
   deadlineTimer?: NodeJS.Timeout;
 }
 
-const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './review-worker.ts' : './review-worker.js', import.meta.url);
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(FROM_SOURCE ? './review-worker.ts' : './review-worker.js', import.meta.url);
+// Run from TypeScript sources (the tests), a worker needs the TypeScript loader and nothing else
+// of the parent's preloads (a test runner's process-info hooks hang in a worker thread).
+const EXEC_ARGV = FROM_SOURCE
+  ? process.execArgv.flatMap((a, i, all) => (a.startsWith('--import=') && a.includes('typescript') ? [a] : a === '--import' && all[i + 1]?.includes('typescript') ? [a, all[i + 1]!] : []))
+  : undefined;
 
 export class ReviewPool {
   private readonly slots: Slot[] = [];
@@ -153,6 +159,7 @@ export class ReviewPool {
     const worker = new Worker(WORKER_URL, {
       workerData: { readSecrets: this.opts.readSecrets } satisfies WorkerInit,
       resourceLimits: { maxOldGenerationSizeMb: this.opts.memoryMb, maxYoungGenerationSizeMb: 16 },
+      ...(EXEC_ARGV ? { execArgv: EXEC_ARGV } : {}),
       stdout: false,
       stderr: false,
     });
