@@ -8,6 +8,8 @@ import type { ResolvedRefs } from '../workload/types.js';
 import { LEGACY_AMBIGUOUS_TOKEN } from '../rules/config/rules.js';
 import { LEGACY_TOKEN_CONFIRMED, LEGACY_TOKEN_REJECTED } from '../rules/gitlab/rules.js';
 import { allow, type AdmissionRequest, type AdmissionResponse } from './review.js';
+import type { WantedRefs } from './wanted-refs.js';
+import { isRecord } from '../util/is-record.js';
 
 /**
  * One validating review, from parsed request to response. The only async parts are the
@@ -18,6 +20,18 @@ import { allow, type AdmissionRequest, type AdmissionResponse } from './review.j
 export interface Lookups {
   /** fetch the ConfigMaps/Secrets a workload's config comes from; never throws */
   resolve(obj: unknown, namespace: string | undefined, deadline: number): Promise<{ resolved?: ResolvedRefs; warnings: string[] }>;
+  /**
+   * The same for refs already worked out (`wantedRefs`) in `namespace` (the request's, else the
+   * object's): how a review checked on a worker thread asks the main thread, which owns the
+   * API client, without sending the object back.
+   */
+  resolveRefs?(want: WantedRefs, namespace: string, deadline: number): Promise<{ resolved?: ResolvedRefs; warnings: string[] }>;
+}
+
+/** The namespace lookups read from: the request's, else the object's own. */
+export function namespaceOf(obj: unknown, namespace: string | undefined): string {
+  if (namespace) return namespace;
+  return isRecord(obj) && isRecord(obj.metadata) && typeof obj.metadata.namespace === 'string' ? obj.metadata.namespace : '';
 }
 
 export interface Verifier {

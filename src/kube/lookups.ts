@@ -1,12 +1,10 @@
 import { ApiException, CoreV1Api, Observable, type KubeConfig, type ObservableMiddleware, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
-import type { Lookups } from '../admission/validate.js';
-import { tokenSecretRef } from '../mutation/annotations.js';
+import { namespaceOf, type Lookups } from '../admission/validate.js';
+import { wantedRefs, type WantedRefs } from '../admission/wanted-refs.js';
 import type { Settings } from '../settings/settings.js';
-import { analyzeWorkload } from '../workload/index.js';
 import type { LookupResult, ResolvedRefs } from '../workload/types.js';
 import { TtlCache } from './cache.js';
 import { loadKubeConfig } from './kubeconfig.js';
-import { isRecord } from '../util/is-record.js';
 
 /**
  * The Kubernetes lookups adapter: fetches the ConfigMaps (and, only when allowed, Secrets) a
@@ -44,20 +42,8 @@ function decodeSecretData(data: Record<string, string> | undefined): Record<stri
   return out;
 }
 
-/** Which objects `resolve` should fetch for a workload. Pure; exported for tests. */
-export function wantedRefs(obj: unknown, readSecrets: boolean): { configMaps: string[]; secrets: string[] } {
-  const configMaps = new Set<string>();
-  const secrets = new Set<string>();
-  const a = analyzeWorkload(obj);
-  if (a) {
-    for (const s of a.referencedConfigSources) (s.kind === 'ConfigMap' ? configMaps : secrets).add(s.name);
-    const envSources = (a as { referencedEnvSources?: { kind: 'ConfigMap' | 'Secret'; name: string }[] }).referencedEnvSources ?? [];
-    for (const s of envSources) (s.kind === 'ConfigMap' ? configMaps : secrets).add(s.name);
-  }
-  const ts = tokenSecretRef(obj);
-  if (ts) secrets.add(ts.name);
-  return { configMaps: [...configMaps], secrets: readSecrets ? [...secrets] : [] };
-}
+/** Which objects `resolve` should fetch for a workload (pure; lives with the review it serves). */
+export { wantedRefs };
 
 function describeFailure(kind: string, ns: string, name: string, result: LookupResult, detail?: string): string {
   const what = `${kind} ${ns}/${name}`;
@@ -147,13 +133,11 @@ export function createLookups(settings: Pick<Settings, 'kube'>, log: LookupLogge
     return p;
   };
 
-  const resolve: Lookups['resolve'] = async (obj, namespace, deadline) => {
+  const resolveRefs = async (want: WantedRefs, ns: string, deadline: number): Promise<{ resolved?: ResolvedRefs; warnings: string[] }> => {
     try {
-      const ns = namespace || (isRecord(obj) && isRecord(obj.metadata) && typeof obj.metadata.namespace === 'string' ? obj.metadata.namespace : '');
-      const want = wantedRefs(obj, settings.kube.readSecrets);
       const jobs: { kind: 'ConfigMap' | 'Secret'; name: string }[] = [
         ...want.configMaps.map((name) => ({ kind: 'ConfigMap' as const, name })),
-        ...want.secrets.map((name) => ({ kind: 'Secret' as const, name })),
+        ...(settings.kube.readSecrets ? want.secrets : []).map((name) => ({ kind: 'Secret' as const, name })),
       ];
       if (jobs.length === 0) return { warnings: [] };
       if (!ns) return { warnings: ['lookup: the request has no namespace, so referenced ConfigMaps cannot be read'] };
@@ -174,5 +158,14 @@ export function createLookups(settings: Pick<Settings, 'kube'>, log: LookupLogge
     }
   };
 
-  return { resolve, fetch, clearCache: () => cache.clear() };
+  const resolve: Lookups['resolve'] = async (obj, namespace, deadline) => {
+    try {
+      return await resolveRefs(wantedRefs(obj, settings.kube.readSecrets), namespaceOf(obj, namespace), deadline);
+    } catch (err) {
+      log.warn({ event: 'kube-lookup-bug', err: { type: err instanceof Error ? err.name : typeof err } }, 'lookup failed unexpectedly');
+      return { warnings: ['lookup: internal error while reading referenced objects'] };
+    }
+  };
+
+  return { resolve, resolveRefs, fetch, clearCache: () => cache.clear() };
 }

@@ -90,6 +90,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     labelNames: ['dependency'] as const,
     registers,
   });
+  const reviewsCut = new Counter({
+    name: `${PREFIX}reviews_cut_total`,
+    help: 'Reviews of large objects cut at the analysis budget (time, deadline, memory, crashed) and answered as the failurePolicy would',
+    labelNames: ['webhook', 'reason'] as const,
+    registers,
+  });
   const lookupObjects = new Counter({
     name: `${PREFIX}kube_lookup_objects_total`,
     help: 'ConfigMaps/Secrets read from the Kubernetes API for a review, by result (found, not-found, forbidden, error)',
@@ -163,6 +169,9 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     budgetExceeded(dep: Dependency) {
       budgetExceeded.labels(dep).inc();
     },
+    reviewCut(webhook: Webhook, why: string) {
+      reviewsCut.labels(webhook, ['time', 'deadline', 'memory', 'crashed'].includes(why) ? why : 'other').inc();
+    },
   };
 
   const setExpiry = (pem: string): void => {
@@ -177,10 +186,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     registry,
     observer,
     instrumentLookups(l) {
-      return {
-        async resolve(obj, namespace, deadline) {
-          const t0 = performance.now();
-          const r = await l.resolve(obj, namespace, deadline);
+      const count = (t0: number, r: Awaited<ReturnType<Lookups['resolve']>>): void => {
           let outcome: 'ok' | 'partial' | 'error' | undefined;
           if (r.resolved) {
             outcome = 'ok';
@@ -196,9 +202,25 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
           }
           // undefined: the workload referenced nothing, so nothing was read
           if (outcome) lookupDuration.labels(outcome).observe((performance.now() - t0) / 1000);
+      };
+      const out: Lookups = {
+        async resolve(obj, namespace, deadline) {
+          const t0 = performance.now();
+          const r = await l.resolve(obj, namespace, deadline);
+          count(t0, r);
           return r;
         },
       };
+      const refs = l.resolveRefs?.bind(l);
+      if (refs) {
+        out.resolveRefs = async (want, namespace, deadline) => {
+          const t0 = performance.now();
+          const r = await refs(want, namespace, deadline);
+          count(t0, r);
+          return r;
+        };
+      }
+      return out;
     },
     instrumentVerifier(v) {
       const a = v.onOutcome((e) => gitlabVerifications.labels(e.outcome, e.source).inc());

@@ -1,4 +1,5 @@
-import { looksLikeRunnerConfig, parseRunnerConfig } from '../config/index.js';
+import { looksLikeRunnerConfig } from '../config/index.js';
+import { parseRunnerConfigCached } from './parse-cache.js';
 import { refOf } from '../findings/ref.js';
 import type { Finding, ObjectRef } from '../findings/types.js';
 import type { ResolvedRefs } from '../workload/types.js';
@@ -48,7 +49,7 @@ function configFindings(entries: DataEntry[], ref: ObjectRef, storage: ConfigSto
   for (const e of entries) {
     if (!isRunnerConfigEntry(e)) continue;
     out.relevant = true;
-    const parsed = parseRunnerConfig(e.text);
+    const parsed = parseRunnerConfigCached(e.text);
     out.findings.push(...checkRunnerConfig(e.text, { object: ref, storage, dataKey: e.key }, parsed));
     if (!parsed.ok) continue;
     for (const r of parsed.runners) {

@@ -59,10 +59,13 @@ export function guardDeps(deps: ValidateDeps, opts: GuardOptions): ValidateDeps 
   const out: ValidateDeps = { ...deps };
   const l = deps.lookups;
   if (l) {
+    const late = () => ({ warnings: [LOOKUPS_LATE] });
+    const failed = () => ({ warnings: [LOOKUPS_FAILED] });
     const lookups: Lookups = {
-      resolve: (obj, ns, deadline) =>
-        withinBudget('lookups', () => l.resolve(obj, ns, deadline), deadline, () => ({ warnings: [LOOKUPS_LATE] }), () => ({ warnings: [LOOKUPS_FAILED] }), opts),
+      resolve: (obj, ns, deadline) => withinBudget('lookups', () => l.resolve(obj, ns, deadline), deadline, late, failed, opts),
     };
+    const refs = l.resolveRefs?.bind(l);
+    if (refs) lookups.resolveRefs = (want, ns, deadline) => withinBudget('lookups', () => refs(want, ns, deadline), deadline, late, failed, opts);
     out.lookups = lookups;
   }
   const v = deps.verifier;

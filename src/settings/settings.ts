@@ -18,6 +18,15 @@ export interface Settings {
   bodyLimit: number;
   /** total time budget for one review, ms; never above the apiserver's ?timeout= */
   reviewBudgetMs: number;
+  /**
+   * Bounded cost per review (docs/operations.md "Bounded cost"): bodies up to `inlineBytes` are
+   * checked on the event loop; larger ones on `workers` worker threads, each review cut at
+   * `analysisMs` of work and each worker at `workerMemoryMb` of heap. A cut review gets the answer
+   * the webhook's failurePolicy (`failurePolicy`, as the chart sets it) would give, saying why.
+   */
+  analysis: { inlineBytes: number; workers: number; analysisMs: number; workerMemoryMb: number; failurePolicy: 'Fail' | 'Ignore' };
+  /** slow or idle clients: headers, whole request, keep-alive idle (ms) and open connections */
+  connections: { headersTimeoutMs: number; requestTimeoutMs: number; idleTimeoutMs: number; max: number };
   kube: { lookups: boolean; readSecrets: boolean; timeoutMs: number; cacheTtlMs: number };
   gitlab: { verify: boolean; allowlist: string[]; caFile?: string; budgetMs: number };
   service: { name: string; namespace: string };
@@ -70,6 +79,21 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     logLevel: env.GRA_LOG_LEVEL || 'info',
     bodyLimit: int(env, 'GRA_BODY_LIMIT', 7 * 1024 * 1024, 1024),
     reviewBudgetMs: int(env, 'GRA_REVIEW_BUDGET_MS', 2500, 50),
+    analysis: {
+      inlineBytes: int(env, 'GRA_INLINE_BODY_BYTES', 32 * 1024, 0),
+      workers: int(env, 'GRA_REVIEW_WORKERS', 1, 1),
+      analysisMs: int(env, 'GRA_ANALYSIS_BUDGET_MS', 200, 10),
+      workerMemoryMb: int(env, 'GRA_WORKER_MEMORY_MB', 96, 16),
+      failurePolicy: oneOf(env, 'GRA_FAILURE_POLICY', ['Fail', 'Ignore'] as const, 'Fail'),
+    },
+    connections: {
+      headersTimeoutMs: int(env, 'GRA_HEADERS_TIMEOUT_MS', 10_000, 100),
+      requestTimeoutMs: int(env, 'GRA_REQUEST_TIMEOUT_MS', 30_000, 100),
+      // The apiserver reuses connections for up to 90 s idle; a shorter server keep-alive races
+      // its reuse and shows up as sporadic "connection reset" admission failures.
+      idleTimeoutMs: int(env, 'GRA_IDLE_TIMEOUT_MS', 120_000, 100),
+      max: int(env, 'GRA_MAX_CONNECTIONS', 512, 1),
+    },
     kube: {
       lookups: bool(env, 'GRA_KUBE_LOOKUPS', false),
       readSecrets: bool(env, 'GRA_KUBE_READ_SECRETS', false),

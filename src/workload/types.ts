@@ -1,6 +1,6 @@
 /**
  * What a runner workload (Deployment, StatefulSet, DaemonSet, bare Pod, …) does with its
- * config and tokens, read from the pod spec alone. Pure data; produced by analyze.ts.
+ * config and tokens, read from the pod spec alone. Pure data; produced by workload.ts.
  * Facts: ../shared/SPEC.md §2 (what gitlab-runner does), §4 (how people deploy it).
  */
 

@@ -57,7 +57,8 @@ t.test('server with lookups against a fake Kubernetes API: the seed Deployment i
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gra-mutate-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const settings = loadSettings({ GRA_PORT: '0', GRA_CERT_DIR: dir, GRA_LOG_LEVEL: 'silent', GRA_KUBE_LOOKUPS: 'true' });
+  // a long budget: under the test's TypeScript loader a worker thread compiles the core first
+  const settings = loadSettings({ GRA_PORT: '0', GRA_CERT_DIR: dir, GRA_LOG_LEVEL: 'silent', GRA_KUBE_LOOKUPS: 'true', GRA_REVIEW_BUDGET_MS: '25000' });
   const logger = createLogger(settings);
   const dev = await ensureDevCerts(dir);
   const lookups = createLookups(settings, logger, api.kubeConfig());
@@ -108,4 +109,15 @@ t.test('server with lookups against a fake Kubernetes API: the seed Deployment i
   const res4 = await post(review(d));
   t.notOk(res4.json.response.patch);
   t.match(res4.json.response.warnings, [/^GRA402 /]);
+
+  // Padded past GRA_INLINE_BODY_BYTES, the same Deployment is reviewed on a worker thread; the
+  // lookups it needs still go through this thread's adapter, and the patch is the same.
+  lookups.clearCache();
+  const before = api.requests.length;
+  const padded = structuredClone(d);
+  padded.metadata.annotations.pad = 'x'.repeat(48 * 1024);
+  const res5 = await request(`${url}/mutate?timeout=30s`, ca, 'POST', JSON.stringify(review(padded)), { 'content-type': 'application/json' }, agent);
+  t.equal(res5.json?.response?.patchType, 'JSONPatch', `patched on the worker: ${JSON.stringify(res5.json?.response?.warnings ?? res5.text).slice(0, 200)}`);
+  t.same(JSON.parse(Buffer.from(res5.json.response.patch, 'base64').toString('utf8')), ops, 'the same patch');
+  t.ok(api.requests.slice(before).some((q) => q.kind === 'ConfigMap' && q.status === 200), 'the ConfigMap was read for the worker');
 });

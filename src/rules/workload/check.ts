@@ -1,4 +1,4 @@
-import { parseRunnerConfig } from '../../config/index.js';
+import { parseRunnerConfigCached } from '../parse-cache.js';
 import type { Finding, ObjectRef } from '../../findings/types.js';
 import { classifyToken, describeToken, type Classification } from '../../tokens/index.js';
 import { analyzeWorkload, parseImage, resolvePath, runProvenance } from '../../workload/index.js';
@@ -292,7 +292,7 @@ function checkResolvedConfig(a: WorkloadAnalysis, ci: number, resolved: Resolved
     if (data === undefined || typeof data === 'string') continue; // not fetched or lookup failed
     const text = data[src.key];
     if (text === undefined) continue;
-    const parsed = parseRunnerConfig(text);
+    const parsed = parseRunnerConfigCached(text);
     if (!parsed.ok) continue; // the ConfigMap/Secret rules report invalid TOML
     const source = `${src.kind} ${src.name} key \`${src.key}\``;
     const mountField = c.runConfig?.mount?.field ?? c.field;

@@ -1,0 +1,334 @@
+import { Worker } from 'node:worker_threads';
+import type { Finding } from '../findings/types.js';
+import type { Credential } from '../rules/evaluate.js';
+import type { ReviewOutcome, ValidateDeps } from '../admission/validate.js';
+import type { WantedRefs } from '../admission/wanted-refs.js';
+import type { Mode } from '../settings/settings.js';
+
+/**
+ * Worker threads for large AdmissionReview bodies, so that no object anyone can apply stalls the
+ * event loop that answers /healthz, /readyz and every other review (docs/operations.md "Bounded
+ * cost"). Each review runs under a hard budget of CPU time on its worker (time spent waiting for
+ * the main thread's lookups or GitLab does not count) and a heap limit; a worker that overruns is
+ * terminated, replaced, and the review is answered as the webhook's failurePolicy would.
+ */
+
+export interface WorkerInit {
+  readSecrets: boolean;
+}
+
+export interface RequestSummary {
+  uid: string;
+  kind: string;
+  operation: string;
+  dryRun: boolean;
+  namespace?: string;
+  name?: string;
+}
+
+export type ToWorker =
+  | { type: 'review'; id: number; webhook: 'validate' | 'mutate'; mode: Mode; body: Uint8Array; deadline: number; deps: { lookups: boolean; verifier: boolean } }
+  | { type: 'dep'; call: number; result: unknown };
+
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'request'; id: number; request: RequestSummary }
+  | { type: 'dep'; id: number; call: number; dep: 'lookups' | 'verifier'; args: unknown }
+  | { type: 'done'; id: number; outcome: ReviewOutcome }
+  | { type: 'bad'; id: number; reason: string }
+  | { type: 'error'; id: number; error: string };
+
+export type PoolResult =
+  | { kind: 'done'; outcome: ReviewOutcome; request: RequestSummary }
+  | { kind: 'bad'; reason: string }
+  | { kind: 'error'; request?: RequestSummary }
+  /** over budget: `why` says which; `request` when the body got as far as being parsed */
+  | { kind: 'cut'; why: 'time' | 'memory' | 'crashed' | 'deadline'; ms: number; request?: RequestSummary };
+
+export interface PoolOptions {
+  workers: number;
+  /** CPU time one review may spend on its worker, ms */
+  analysisMs: number;
+  /** old-generation heap per worker, MiB */
+  memoryMb: number;
+  readSecrets: boolean;
+  deps: ValidateDeps;
+}
+
+export interface PoolJob {
+  webhook: 'validate' | 'mutate';
+  mode: Mode;
+  body: Buffer;
+  /** the review deadline (epoch ms): the answer must be sent by then in any case */
+  deadline: number;
+}
+
+interface Job extends PoolJob {
+  id: number;
+  done(r: PoolResult): void;
+}
+
+/** One worker thread; `slot` is the review slot it serves (none while it is the spare). */
+interface Handle {
+  worker: Worker;
+  ready: Promise<void>;
+  isReady: boolean;
+  slot?: Slot;
+}
+
+interface Slot {
+  h: Handle;
+  job?: Job;
+  request?: RequestSummary;
+  started: number;
+  /** CPU budget left, and when the running stretch began (undefined while waiting on a dependency) */
+  left: number;
+  since?: number;
+  timer?: NodeJS.Timeout;
+  deadlineTimer?: NodeJS.Timeout;
+}
+
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(FROM_SOURCE ? './review-worker.ts' : './review-worker.js', import.meta.url);
+// Run from TypeScript sources (the tests), a worker needs the TypeScript loader and nothing else
+// of the parent's preloads (a test runner's process-info hooks hang in a worker thread).
+const EXEC_ARGV = FROM_SOURCE
+  ? process.execArgv.flatMap((a, i, all) => (a.startsWith('--import=') && a.includes('typescript') ? [a] : a === '--import' && all[i + 1]?.includes('typescript') ? [a, all[i + 1]!] : []))
+  : undefined;
+
+export class ReviewPool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Job[] = [];
+  /**
+   * A loaded worker kept aside: a cut review's worker is replaced by it at once, so the next
+   * review does not wait the hundreds of milliseconds a worker takes to load the core.
+   */
+  private spare: Handle | undefined;
+  /** workers that died before loading, in a row; at 3 the pool stops starting them */
+  private earlyDeaths = 0;
+  private ids = 0;
+  private closed = false;
+
+  constructor(private readonly opts: PoolOptions) {}
+
+  /** Resolves when every worker and the spare have loaded the core. */
+  async ready(): Promise<void> {
+    this.startWorkers();
+    await Promise.all([...this.slots.map((s) => s.h.ready), this.spare?.ready]);
+  }
+
+  private get broken(): boolean {
+    return this.earlyDeaths >= 3;
+  }
+
+  // Started on the first large body, not at boot: most processes (and most tests) never see one.
+  private startWorkers(): void {
+    if (this.broken || this.closed) return;
+    while (this.slots.length < this.opts.workers) {
+      const slot = { started: 0, left: 0 } as Slot;
+      this.attach(slot, this.hatch());
+      this.slots.push(slot);
+    }
+    this.spare ??= this.hatch();
+  }
+
+  run(job: PoolJob): Promise<PoolResult> {
+    return new Promise((done) => {
+      if (this.closed) return done({ kind: 'error' });
+      this.startWorkers();
+      this.queue.push({ ...job, id: ++this.ids, done });
+      this.pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const j of this.queue.splice(0)) j.done({ kind: 'error' });
+    const handles = [...this.slots.map((s) => s.h), ...(this.spare ? [this.spare] : [])];
+    for (const s of this.slots) await this.finish(s, { kind: 'error' });
+    await Promise.all(
+      handles.map((h) => {
+        h.worker.removeAllListeners();
+        h.worker.on('error', () => {});
+        return h.worker.terminate();
+      }),
+    );
+  }
+
+  private hatch(): Handle {
+    const worker = new Worker(WORKER_URL, {
+      workerData: { readSecrets: this.opts.readSecrets } satisfies WorkerInit,
+      resourceLimits: { maxOldGenerationSizeMb: this.opts.memoryMb, maxYoungGenerationSizeMb: 16 },
+      ...(EXEC_ARGV ? { execArgv: EXEC_ARGV } : {}),
+      stdout: false,
+      stderr: false,
+    });
+    worker.unref();
+    let markReady!: () => void;
+    const h: Handle = { worker, ready: new Promise((r) => (markReady = r)), isReady: false };
+    worker.on('message', (m: FromWorker) => {
+      if (m.type === 'ready') {
+        h.isReady = true;
+        this.earlyDeaths = 0;
+        markReady();
+        // a review that was waiting for this worker to load starts its budget now
+        const slot = h.slot;
+        if (slot?.job && slot.since === undefined && slot.timer === undefined) this.resume(slot);
+        return;
+      }
+      if (h.slot) void this.onMessage(h.slot, m);
+    });
+    const died = (why: 'memory' | 'crashed'): void => {
+      markReady();
+      this.onDeath(h, why);
+    };
+    worker.on('error', (err: Error & { code?: string }) => died(err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'memory' : 'crashed'));
+    worker.on('exit', () => died('crashed'));
+    return h;
+  }
+
+  private attach(slot: Slot, h: Handle): void {
+    slot.h = h;
+    h.slot = slot;
+  }
+
+  /** Give `slot` a new worker: the spare when there is one, and start the next spare. */
+  private refill(slot: Slot): void {
+    if (this.closed || this.broken) return;
+    const next = this.spare ?? this.hatch();
+    this.spare = undefined;
+    this.attach(slot, next);
+    this.spare = this.hatch();
+  }
+
+  private retire(h: Handle): void {
+    h.worker.removeAllListeners();
+    h.worker.on('error', () => {});
+    delete h.slot;
+    // terminate() stops the isolate even inside a tight loop or JSON.parse
+    void h.worker.terminate();
+  }
+
+  /** A worker died on its own (heap limit, a crash): answer its review, replace it. */
+  private onDeath(h: Handle, why: 'memory' | 'crashed'): void {
+    h.worker.removeAllListeners();
+    h.worker.on('error', () => {});
+    if (!h.isReady) this.earlyDeaths++;
+    if (this.closed) return;
+    if (this.spare === h) {
+      this.spare = this.broken ? undefined : this.hatch();
+      return;
+    }
+    const slot = h.slot;
+    if (!slot) return;
+    delete h.slot;
+    const job = slot.job;
+    const ms = Date.now() - slot.started;
+    const request = slot.request;
+    this.refill(slot);
+    if (job) void this.finish(slot, { kind: 'cut', why, ms, ...(request ? { request } : {}) });
+    else if (this.broken) this.pump();
+  }
+
+  private pump(): void {
+    if (this.broken) {
+      // no worker can load: answer as a failed review (500 → the apiserver's failurePolicy)
+      for (const j of this.queue.splice(0)) j.done({ kind: 'error' });
+      return;
+    }
+    for (const slot of this.slots) {
+      if (slot.job || this.queue.length === 0) continue;
+      const job = this.queue.shift()!;
+      const now = Date.now();
+      if (now >= job.deadline) {
+        job.done({ kind: 'cut', why: 'deadline', ms: 0 });
+        continue;
+      }
+      slot.job = job;
+      delete slot.request;
+      slot.started = now;
+      slot.left = this.opts.analysisMs;
+      delete slot.timer;
+      // the budget runs from when the worker can start (a fresh one loads the core first)
+      if (slot.h.isReady) this.resume(slot);
+      slot.deadlineTimer = setTimeout(() => this.cut(slot, 'deadline'), job.deadline - now);
+      // Handed over, not copied: a body this large has its own ArrayBuffer (Buffer.concat
+      // allocates outside the shared pool above 4 KiB); a slice of a shared one is copied.
+      const b = job.body;
+      const body = b.byteOffset === 0 && b.buffer.byteLength === b.length ? new Uint8Array(b.buffer) : new Uint8Array(b);
+      const msg: ToWorker = { type: 'review', id: job.id, webhook: job.webhook, mode: job.mode, body, deadline: job.deadline, deps: { lookups: !!this.opts.deps.lookups, verifier: !!this.opts.deps.verifier } };
+      slot.h.worker.postMessage(msg, [body.buffer as ArrayBuffer]);
+    }
+  }
+
+  private resume(slot: Slot): void {
+    slot.since = Date.now();
+    slot.timer = setTimeout(() => this.cut(slot, 'time'), Math.max(0, slot.left));
+  }
+
+  private pause(slot: Slot): void {
+    if (slot.since !== undefined) slot.left -= Date.now() - slot.since;
+    delete slot.since;
+    clearTimeout(slot.timer);
+  }
+
+  private async onMessage(slot: Slot, m: FromWorker): Promise<void> {
+    const job = slot.job;
+    if (m.type === 'ready' || !job || m.id !== job.id) return;
+    if (m.type === 'request') {
+      slot.request = m.request;
+      return;
+    }
+    if (m.type === 'dep') {
+      // waiting on the network is not the object's cost; the review deadline still runs
+      this.pause(slot);
+      const result = await this.callDep(m.dep, m.args);
+      if (slot.job !== job) return; // cut meanwhile
+      this.resume(slot);
+      slot.h.worker.postMessage({ type: 'dep', call: m.call, result } satisfies ToWorker);
+      return;
+    }
+    const request = slot.request;
+    if (m.type === 'done') await this.finish(slot, { kind: 'done', outcome: m.outcome, request: request! });
+    else if (m.type === 'bad') await this.finish(slot, { kind: 'bad', reason: m.reason });
+    else await this.finish(slot, request ? { kind: 'error', request } : { kind: 'error' });
+  }
+
+  private async callDep(dep: 'lookups' | 'verifier', args: unknown): Promise<unknown> {
+    const { lookups, verifier } = this.opts.deps;
+    try {
+      if (dep === 'lookups') {
+        const a = args as { want: WantedRefs; namespace: string; deadline: number };
+        if (!lookups?.resolveRefs) return { warnings: ['lookup: not available for large objects with this lookups adapter'] };
+        return await lookups.resolveRefs(a.want, a.namespace, a.deadline);
+      }
+      const a = args as { items: Credential[]; opts: { dryRun: boolean; deadline: number } };
+      if (!verifier) return { findings: [] as Finding[], warnings: [] };
+      return await verifier.verify(a.items, a.opts);
+    } catch {
+      // the guarded deps never throw; this is the last line
+      return dep === 'lookups' ? { warnings: ['lookup: failed; decided without it'] } : { findings: [], warnings: ['GitLab verification failed; tokens were not verified online'] };
+    }
+  }
+
+  private async finish(slot: Slot, r: PoolResult): Promise<void> {
+    const job = slot.job;
+    clearTimeout(slot.timer);
+    delete slot.timer;
+    clearTimeout(slot.deadlineTimer);
+    delete slot.job;
+    delete slot.since;
+    if (job) job.done(r);
+    if (!this.closed) this.pump();
+  }
+
+  private cut(slot: Slot, why: 'time' | 'deadline'): void {
+    const job = slot.job;
+    if (!job) return;
+    const ms = Date.now() - slot.started;
+    const request = slot.request;
+    this.retire(slot.h);
+    this.refill(slot);
+    void this.finish(slot, { kind: 'cut', why, ms, ...(request ? { request } : {}) });
+  }
+}
