@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { isMode, type Mode } from '../settings/settings.js';
 import { discover, readInput } from './check/discover.js';
-import { checkBytes, type CheckOptions, type FileReport } from './check/engine.js';
+import { checkPrepared, indexPrepared, prepareBytes, type CheckOptions, type FileReport, type Prepared } from './check/engine.js';
 import { formatJson, formatSarif } from './check/machine.js';
 import { buildReport, EXIT_ERROR, formatText, type CheckReport } from './check/report.js';
 
@@ -81,9 +81,13 @@ export function useColor(io: Pick<CheckIo, 'isTTY' | 'env'>): boolean {
   return io.isTTY && (nc === undefined || nc === '');
 }
 
-/** Check inputs and build the report; no output. */
+/**
+ * Check inputs and build the report; no output. Every input is loaded first so that objects
+ * given in one run link up (a Deployment and the ConfigMap it mounts, in one file or across
+ * files), as the webhook's lookups would link them in a cluster.
+ */
 export async function checkPaths(paths: readonly string[], opts: CheckOptions, readStdin: () => Promise<Buffer>): Promise<CheckReport> {
-  const reports: FileReport[] = [];
+  const reports: (FileReport | Prepared)[] = [];
   let stdinUsed = false;
   for (const input of await discover(paths)) {
     const base = { file: input.file, objects: 0, skippedObjects: 0, notes: [], findings: [] };
@@ -110,14 +114,28 @@ export async function checkPaths(paths: readonly string[], opts: CheckOptions, r
       bytes = r.bytes;
     }
     try {
-      reports.push(checkBytes(input.file, bytes, opts));
+      reports.push(prepareBytes(input.file, bytes));
     } catch (err) {
-      // A bug in one rule must not hide the findings of every other file; the message is ours, not file content.
-      const msg = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
-      reports.push({ ...base, status: 'error', reason: `internal error while checking: ${msg.slice(0, 200)}`, verdict: 'error' });
+      reports.push({ ...base, status: 'error', reason: internalError(err), verdict: 'error' });
     }
   }
-  return buildReport(reports, opts.mode, opts.strict);
+  const prepared = reports.filter((r): r is Prepared => 'loaded' in r);
+  const links = indexPrepared(prepared);
+  const out: FileReport[] = reports.map((r) => {
+    if (!('loaded' in r)) return r;
+    try {
+      return checkPrepared(r, opts, links);
+    } catch (err) {
+      // A bug in one rule must not hide the findings of every other file; the message is ours, not file content.
+      return { file: r.file, objects: 0, skippedObjects: 0, notes: [], findings: [], status: 'error', reason: internalError(err), verdict: 'error' };
+    }
+  });
+  return buildReport(out, opts.mode, opts.strict);
+}
+
+function internalError(err: unknown): string {
+  const msg = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
+  return `internal error while checking: ${msg.slice(0, 200)}`;
 }
 
 export async function runCheck(argv: string[], io: CheckIo): Promise<number> {

@@ -1,8 +1,7 @@
 import { ApiException, CoreV1Api, Observable, type KubeConfig, type ObservableMiddleware, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
 import type { Lookups } from '../admission/validate.js';
-import { tokenSecretRef } from '../mutation/annotations.js';
 import type { Settings } from '../settings/settings.js';
-import { analyzeWorkload } from '../workload/index.js';
+import { wantedRefs } from '../workload/links.js';
 import type { LookupResult, ResolvedRefs } from '../workload/types.js';
 import { TtlCache } from './cache.js';
 import { loadKubeConfig } from './kubeconfig.js';
@@ -44,20 +43,8 @@ function decodeSecretData(data: Record<string, string> | undefined): Record<stri
   return out;
 }
 
-/** Which objects `resolve` should fetch for a workload. Pure; exported for tests. */
-export function wantedRefs(obj: unknown, readSecrets: boolean): { configMaps: string[]; secrets: string[] } {
-  const configMaps = new Set<string>();
-  const secrets = new Set<string>();
-  const a = analyzeWorkload(obj);
-  if (a) {
-    for (const s of a.referencedConfigSources) (s.kind === 'ConfigMap' ? configMaps : secrets).add(s.name);
-    const envSources = (a as { referencedEnvSources?: { kind: 'ConfigMap' | 'Secret'; name: string }[] }).referencedEnvSources ?? [];
-    for (const s of envSources) (s.kind === 'ConfigMap' ? configMaps : secrets).add(s.name);
-  }
-  const ts = tokenSecretRef(obj);
-  if (ts) secrets.add(ts.name);
-  return { configMaps: [...configMaps], secrets: readSecrets ? [...secrets] : [] };
-}
+/** Which objects `resolve` should fetch for a workload: the pure seam `check` and `scan` share (src/workload/links.ts). */
+export { wantedRefs };
 
 function describeFailure(kind: string, ns: string, name: string, result: LookupResult, detail?: string): string {
   const what = `${kind} ${ns}/${name}`;
