@@ -190,7 +190,7 @@ export function checkBytes(file: string, bytes: Buffer, opts: CheckOptions): Fil
 function checkValuesFile(p: Prepared, opts: CheckOptions, report: FileReport): boolean {
   if (p.text === undefined || p.loaded.type !== 'objects' || p.loaded.objects.length !== 1) return false;
   if (!chartValuesIn(p.loaded.objects[0]!.obj)) return false;
-  const object: ObjectRef = { kind: 'HelmValues', name: p.file, file: p.file };
+  const object: ObjectRef = { kind: 'File', name: p.file, file: p.file };
   const ev = checkChartValuesText(p.text, { object, host: 'this values file' });
   if (!ev) return false;
   report.objects = 1;
