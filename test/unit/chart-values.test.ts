@@ -140,7 +140,7 @@ t.test('check links objects of one run: GRA211 offline, and says which object wa
   const c = { out: '' };
   const code = await runCheck(['-'], { stdout: (s) => void (c.out += s), stderr: () => {}, readStdin: async () => stdin, isTTY: false, env: {} });
   t.equal(code, 1, '`helm template … | check -` links too');
-  t.match(c.out, /deny GRA211 Deployment ci/gitlab-runner/);
+  t.match(c.out, /deny GRA211 Deployment ci\/gitlab-runner/);
 
   const other = await check([path.join(dir, 'linked-other-config.yaml')]);
   t.notMatch(other.out, /GRA211/, 'a ConfigMap alone: no workload, no GRA211');

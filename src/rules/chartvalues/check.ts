@@ -132,6 +132,8 @@ function checkSlots(values: Record<string, unknown>, ctx: Ctx): void {
     if (raw === undefined) continue;
     const c = classifyToken(raw);
     const cls = c.cls;
+    // `${VAR}` is filled in before Helm sees it (helmfile, Terraform, envsubst): set, but of unknown kind
+    if (cls.kind === 'env-reference') filled.push(slot);
     if (cls.kind === 'empty' || cls.kind === 'env-reference' || cls.kind === 'placeholder') continue;
     const at: Location = { ...locationOf(ctx, [slot]), token: c.redacted };
     filled.push(slot);
