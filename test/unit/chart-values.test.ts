@@ -145,3 +145,42 @@ t.test('check links objects of one run: GRA211 offline, and says which object wa
   const other = await check([path.join(dir, 'linked-other-config.yaml')]);
   t.notMatch(other.out, /GRA211/, 'a ConfigMap alone: no workload, no GRA211');
 });
+
+t.test('online verification: gitlabUrl + runnerToken of a HelmRelease/Application go to the verifier in the webhook pipeline', async (t) => {
+  const { parseReview } = await import('../../src/admission/review.js');
+  const { validateRequest } = await import('../../src/admission/validate.js');
+  const { createVerifier } = await import('../../src/gitlab/verifier.js');
+  const { review } = await import('../helpers/server.js');
+  const pino = (await import('pino')).default;
+  const asked: string[] = [];
+  const fetch = async (url: string, init: { body: string }) => {
+    asked.push(`${url} ${(JSON.parse(init.body) as { token: string }).token.slice(0, 5)}`);
+    return { status: 403, text: async () => '{"message":"403 Forbidden"}' };
+  };
+  const verifier = createVerifier({ verify: true, allowlist: ['https://gitlab.example.com'], budgetMs: 2000 }, pino({ level: 'silent' }), { fetch });
+  t.teardown(() => verifier.close());
+  const values = { gitlabUrl: 'https://gitlab.example.com', runnerToken: 'glrt-Ab3dE6gH9jK2mN5pQ8sT', runners: { secret: '' } };
+  const hr = {
+    apiVersion: 'helm.toolkit.fluxcd.io/v2',
+    kind: 'HelmRelease',
+    metadata: { name: 'gitlab-runner', namespace: 'ci' },
+    spec: { chart: { spec: { chart: 'gitlab-runner' } }, values },
+  };
+  const app = {
+    apiVersion: 'argoproj.io/v1alpha1',
+    kind: 'Application',
+    metadata: { name: 'gitlab-runner', namespace: 'argocd' },
+    spec: { source: { chart: 'gitlab-runner', repoURL: 'https://charts.gitlab.io', helm: { values: `gitlabUrl: ${values.gitlabUrl}\nrunnerToken: ${values.runnerToken}\n` } } },
+  };
+  for (const obj of [hr, app]) {
+    const body = review(obj);
+    body.request.kind.group = obj.apiVersion.split('/')[0];
+    const p = parseReview(body);
+    if (!p.ok) throw new Error(p.reason);
+    const out = await validateRequest(p.request, 'enforce', { verifier }, Date.now() + 2000);
+    t.equal(out.decision, 'deny', `${obj.kind}: a token GitLab rejects is denied`);
+    t.ok(out.ruleIds.includes('GRA301'), `${obj.kind}: GRA301`);
+    t.notMatch(JSON.stringify(out.response), /Ab3dE6gH9jK2mN5pQ8sT/, 'no whole token in the response');
+  }
+  t.same(asked, ['https://gitlab.example.com/api/v4/runners/verify glrt-'], 'one call: the second review was answered from the cache');
+});
