@@ -5,6 +5,7 @@
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DAY_MS, generateCa, generateServingCert, type PemPair } from './generate.js';
+import { dnProblem } from './names.js';
 import { checkPair, errMsg } from './validate.js';
 
 export const DEV_HOSTS = ['localhost', '127.0.0.1', '::1'];
@@ -64,6 +65,8 @@ async function withDirLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
 
 function usable(pair: PemPair | undefined, opts: { ca?: string; hosts?: string[]; now: Date }): boolean {
   if (!pair) return false;
+  // certs/ from an older version: a CA name kube-apiserver cannot parse is replaced, not reused
+  if (dnProblem(pair.cert)) return false;
   try {
     const info = checkPair(pair, opts);
     return info.notAfter.getTime() - opts.now.getTime() > MIN_REMAINING_MS;
@@ -85,7 +88,7 @@ export async function ensureDevCerts(dir: string, opts: { hosts?: string[]; now?
     if (caPair && usable(caPair, { now })) {
       ca = caPair;
     } else {
-      ca = generateCa({ commonName: `gitlab-runner-admission dev CA@${Math.floor(now.getTime() / 1000)}`, now });
+      ca = generateCa({ commonName: `gitlab-runner-admission dev CA ${Math.floor(now.getTime() / 1000)}`, now });
       await writeAtomic(p('ca.key'), ca.key, 0o600);
       await writeAtomic(p('ca.crt'), ca.cert, 0o644);
       created = true;

@@ -19,6 +19,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
+import { dnAttribute } from './names.js';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 export const CA_VALIDITY_DAYS = 3650;
@@ -72,7 +73,9 @@ export function randomSerialHex(): string {
 }
 
 function validity(cert: forge.pki.Certificate, now: Date, days: number): void {
-  cert.validity.notBefore = new Date(now.getTime() - BACKDATE_MS);
+  // At most a tenth of the lifetime: an hour's backdate would make a minutes-long test cert
+  // look two-thirds used (renewal due) the moment it is issued.
+  cert.validity.notBefore = new Date(now.getTime() - Math.min(BACKDATE_MS, (days * DAY_MS) / 10));
   cert.validity.notAfter = new Date(now.getTime() + days * DAY_MS);
 }
 
@@ -84,9 +87,8 @@ export function generateCa(opts: CaOptions = {}): PemPair {
   cert.serialNumber = randomSerialHex();
   validity(cert, now, opts.validityDays ?? CA_VALIDITY_DAYS);
   // A timestamp in the CN makes old and new CAs distinguishable in the bundle during rotation.
-  const attrs = [
-    { name: 'commonName', value: opts.commonName ?? `gitlab-runner-admission-ca@${Math.floor(now.getTime() / 1000)}` },
-  ];
+  // No '@' (or other non-PrintableString characters) in the default: see names.ts.
+  const attrs = [dnAttribute('commonName', opts.commonName ?? `gitlab-runner-admission-ca-${Math.floor(now.getTime() / 1000)}`)];
   cert.setSubject(attrs);
   cert.setIssuer(attrs);
   cert.setExtensions([
@@ -142,7 +144,7 @@ export function generateServingCert(ca: PemPair, opts: ServingOptions): PemPair 
   validity(cert, now, opts.validityDays ?? SERVING_VALIDITY_DAYS);
   // Never outlive the issuer: a leaf valid past its CA fails verification after the CA expires anyway.
   if (cert.validity.notAfter > caCert.validity.notAfter) cert.validity.notAfter = caCert.validity.notAfter;
-  cert.setSubject([{ name: 'commonName', value: opts.commonName }]);
+  cert.setSubject([dnAttribute('commonName', opts.commonName)]);
   cert.setIssuer(caCert.subject.attributes);
   const altNames: Array<{ type: number; value?: string; ip?: string }> = [];
   for (const d of uniq(opts.dnsNames)) altNames.push({ type: 2, value: d });

@@ -19,6 +19,7 @@ import {
   toCaBundle,
   type PemPair,
 } from './generate.js';
+import { dnProblem } from './names.js';
 import { certInfo, checkPair, errMsg, splitPemCerts } from './validate.js';
 
 export const PREVIOUS_CA_UNTIL = 'gitlab-runner-admission.gitlab.com/previous-ca-until';
@@ -97,6 +98,9 @@ function caProblem(m: SecretMaterial, now: Date): string | undefined {
   try {
     const x = new X509Certificate(m.caCert);
     if (!x.ca) return 'ca.crt is not a CA certificate';
+    // Written by a version whose CA name Go cannot parse: no apiserver could ever trust it.
+    const dn = dnProblem(m.caCert);
+    if (dn) return `ca.crt ${dn}`;
     checkPair({ cert: m.caCert, key: m.caKey }, { now, labels: { cert: 'ca.crt', key: 'ca.key' } });
     return undefined;
   } catch (err) {

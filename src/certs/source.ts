@@ -67,15 +67,25 @@ export async function createCertSource(settings: Settings, log: Logger, deps: Ce
       // (measured with npm run bench: 152 MB → 110 MB after the run).
       const { SelfManagedCertSource } = await import('./self-managed.js');
       const kubeConfig = deps.kubeConfig ?? (await import('../kube/kubeconfig.js')).loadKubeConfig();
+      const { caValiditySeconds: caS, servingValiditySeconds: leafS, recheckMs } = settings.tls;
+      const lifetimes: Partial<RotationPolicy> = {};
+      if (caS !== undefined) lifetimes.caValidityDays = caS / 86400;
+      if (leafS !== undefined) lifetimes.servingValidityDays = leafS / 86400;
+      // The 30-day renewal margin would renew a short-lived cert on every check: a third of the
+      // shortest lifetime instead (cert-manager's renewBefore default ratio).
+      const shortest = Math.min(caS ?? Infinity, leafS ?? Infinity);
+      if (shortest < Infinity) lifetimes.minRemainingMs = Math.min(30 * 86_400_000, (shortest * 1000) / 3);
+      // ...and the previous CA stays in the bundle for a third of the CA's life at most.
+      if (caS !== undefined) lifetimes.previousCaGraceMs = Math.min(7 * 86_400_000, (caS * 1000) / 3);
       return SelfManagedCertSource.open({
         kubeConfig,
         log,
         secretName: selfManagedSecretName(service.name),
         namespace: service.namespace,
-        policy: { service: service.name, namespace: service.namespace, ...deps.policy },
+        policy: { service: service.name, namespace: service.namespace, ...lifetimes, ...deps.policy },
         webhookConfigs: settings.webhookConfigNames,
         ...(deps.now ? { now: deps.now } : {}),
-        ...(deps.recheckMs !== undefined ? { recheckMs: deps.recheckMs } : {}),
+        recheckMs: deps.recheckMs ?? recheckMs,
         ...(deps.retryMs !== undefined ? { retryMs: deps.retryMs } : {}),
       });
     }

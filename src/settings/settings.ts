@@ -23,6 +23,12 @@ export interface Settings {
   service: { name: string; namespace: string };
   webhookConfigNames: { validating: string; mutating: string };
   shutdownGraceMs: number;
+  /**
+   * selfManaged certificate lifetimes (seconds; undefined = 10 years for the CA, 1 year for the
+   * serving cert) and how often the Secret is re-read. Short values exist to watch renewal and
+   * CA rotation happen (tests, staging); production keeps the defaults.
+   */
+  tls: { caValiditySeconds?: number; servingValiditySeconds?: number; recheckMs: number };
 }
 
 const MODES: readonly Mode[] = ['enforce', 'warn', 'audit'];
@@ -82,6 +88,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       mutating: env.GRA_MUTATING_WEBHOOK_NAME || 'gitlab-runner-admission',
     },
     shutdownGraceMs: int(env, 'GRA_SHUTDOWN_GRACE_MS', 20000, 0),
+    tls: {
+      ...(env.GRA_TLS_CA_VALIDITY_SECONDS ? { caValiditySeconds: int(env, 'GRA_TLS_CA_VALIDITY_SECONDS', 0, 60) } : {}),
+      ...(env.GRA_TLS_SERVING_VALIDITY_SECONDS ? { servingValiditySeconds: int(env, 'GRA_TLS_SERVING_VALIDITY_SECONDS', 0, 30) } : {}),
+      recheckMs: int(env, 'GRA_TLS_RECHECK_SECONDS', 300, 1) * 1000,
+    },
   };
 }
 
