@@ -20,10 +20,15 @@ with the same rule ids and messages the webhook returns.
 
 PATH is a file, a directory (searched recursively, node_modules and .git skipped) or
 - for stdin. Checked: *.toml runner configs; YAML manifests (multi-document, List
-kinds, helm template / kustomize build output); JSON objects and AdmissionReview
-bodies. Skipped and counted: template sources (*.tftpl, *.tpl, *.gotmpl, TOML or YAML
-with unrendered {{ }} / \${ } / %{ } directives), and objects that are neither a
-runner config nor a runner workload (Services, RBAC, Helm values, custom resources).
+kinds, helm template / kustomize build output); values files of the official
+gitlab-runner chart (by their shape); Flux HelmRelease and Argo CD Application /
+ApplicationSet objects of that chart; JSON objects and AdmissionReview bodies.
+Objects of one run are linked: a Deployment and the ConfigMap it mounts (same
+namespace and name) are judged together, as the webhook's lookups would.
+Skipped and counted: template sources (*.tftpl, *.tpl, *.gotmpl, TOML or YAML
+with unrendered {{ }} / \${ } / %{ } directives), docker-compose files (not
+Kubernetes), and objects that are neither a runner config nor a runner workload
+(Services, RBAC, custom resources).
 
 Options:
   -f, --format FMT   text (default), json, or sarif (SARIF 2.1.0 for code scanning)
