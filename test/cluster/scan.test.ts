@@ -6,7 +6,9 @@
  * reported with t.comment, never asserted.
  */
 import t from 'tap';
-import { ApiextensionsV1Api, AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, ApiextensionsV1Api, AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { runScan, type ScanIo } from '../../src/cli/scan.js';
 import { SKIP_CLUSTER, startCluster, type Cluster } from '../helpers/cluster.js';
@@ -165,6 +167,34 @@ t.test('scan a real cluster of ~1,000 objects', { skip: SKIP_CLUSTER, timeout: 2
   t.match(again.err, /policy report team-3\/gitlab-runner-admission: replaced/);
   const stored = (await cluster.kubeConfig.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: 'wgpolicyk8s.io', version: 'v1alpha2', namespace: 'team-3', plural: 'policyreports', name: 'gitlab-runner-admission' })) as { summary: { fail: number } };
   t.equal(stored.summary.fail, 1);
+});
+
+t.test('the apiserver accepts the chart\'s GitOps rules and CEL condition (webhook.gitops)', { skip: SKIP_CLUSTER, timeout: 120_000 }, async (t) => {
+  const cluster = await startCluster({ name: 'gitops-cel' });
+  t.teardown(() => cluster.stop());
+  const cel = (n: string) => fs.readFileSync(path.resolve(import.meta.dirname, `../../charts/gitlab-runner-admission/cel/${n}.cel`), 'utf8').trim();
+  const api = cluster.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  // never called: no HelmRelease/Application CRD exists here, and the URL is a closed loopback port
+  const created = await api.createValidatingWebhookConfiguration({
+    body: {
+      metadata: { name: 'gra-gitops-cel' },
+      webhooks: [
+        {
+          name: 'validate.gitlab-runner-admission.io',
+          admissionReviewVersions: ['v1'],
+          sideEffects: 'None',
+          failurePolicy: 'Ignore',
+          clientConfig: { url: 'https://127.0.0.1:1/validate' },
+          rules: [
+            { apiGroups: ['helm.toolkit.fluxcd.io'], apiVersions: ['v2', 'v2beta2', 'v2beta1'], operations: ['CREATE', 'UPDATE'], resources: ['helmreleases'], scope: 'Namespaced' },
+            { apiGroups: ['argoproj.io'], apiVersions: ['v1alpha1'], operations: ['CREATE', 'UPDATE'], resources: ['applications', 'applicationsets'], scope: 'Namespaced' },
+          ],
+          matchConditions: ['configmap', 'secret', 'workload', 'gitops'].map((n) => ({ name: `runner-${n}`, expression: cel(n) })),
+        },
+      ],
+    },
+  });
+  t.equal(created.webhooks?.[0]?.matchConditions?.length, 4, 'the apiserver compiled all four conditions');
 });
 
 /** A minimal stand-in for the wg-policy CRD: the schema is not what is tested here. */
