@@ -91,11 +91,38 @@ function dotted(path: readonly Seg[]): string {
  * action (`{{- if … }}`) becomes empty, an action in a value position becomes a string.
  */
 export function neutralizeTemplate(text: string): string {
+  // A linear scan per line (indexOf), not a backtracking regex: values can be megabytes.
   return text
     .split('\n')
     .map((line) => {
-      if (/^\s*\{\{[^\n]*?\}\}\s*$/.test(line) && !/=/.test(line)) return '';
-      return line.replace(/(=\s*)\{\{[^\n]*?\}\}\s*$/, '$1"tpl"').replace(/\{\{[^\n]*?\}\}/g, 'tpl');
+      const spans: [number, number][] = [];
+      let from = 0;
+      for (;;) {
+        const open = line.indexOf('{{', from);
+        if (open < 0) break;
+        const close = line.indexOf('}}', open + 2);
+        if (close < 0) break;
+        spans.push([open, close + 2]);
+        from = close + 2;
+      }
+      if (spans.length === 0) return line;
+      let rest = '';
+      let at = 0;
+      for (const [a, b] of spans) {
+        rest += line.slice(at, a);
+        at = b;
+      }
+      rest += line.slice(at);
+      if (rest.trim() === '') return '';
+      let out = '';
+      at = 0;
+      spans.forEach(([a, b], i) => {
+        const before = line.slice(at, a);
+        const last = i === spans.length - 1 && line.slice(b).trim() === '';
+        out += before + (last && /=\s*$/.test(before) ? '"tpl"' : 'tpl');
+        at = b;
+      });
+      return out + line.slice(at);
     })
     .join('\n');
 }
