@@ -56,6 +56,12 @@ t.test('glrtr-/t1_ tokens in runnerRegistrationToken are refused by GitLab: deny
   t.equal(ev.findings.find((f) => f.ruleId === 'GRA502')?.severity, 'deny');
 });
 
+t.test('a foreign token in runnerToken: GRA503, and never sent to GitLab for verification', async (t) => {
+  const ev = checkChartValues({ gitlabUrl: 'https://g', runnerToken: 'glpat-Zq8vLm2XcT4pWb7nKd9s' }, { object: file, host: 'x', prefix: [] });
+  t.ok(ev.findings.some((f) => f.ruleId === 'GRA503'));
+  t.same(ev.credentials, []);
+});
+
 t.test('the good shape: token in a Secret named by runners.secret, a templated config', async (t) => {
   const ev = checkChartValuesText(read('values-good.yaml'), { object: file, host: 'this values file' })!;
   t.same(ids(ev.findings), []);

@@ -172,7 +172,8 @@ function checkSlots(values: Record<string, unknown>, ctx: Ctx): void {
     } else if (slot === 'runnerToken') {
       if (cls.kind === 'registration') out.findings.push(makeFinding(REGISTRATION_TOKEN_IN_RUNNER_TOKEN_VALUE, { token: c.redacted }, at));
       else if (cls.kind === 'legacy-ambiguous') out.findings.push(makeFinding(LEGACY_AMBIGUOUS_TOKEN, { token: c.redacted }, at));
-      if (cls.kind !== 'registration' && cls.kind !== 'unknown') authToken = { token: raw, at };
+      // only what may be a runner token goes to GitLab: never a personal access token or other foreign kind
+      if (cls.kind === 'auth' || cls.kind === 'legacy-ambiguous') authToken = { token: raw, at };
     } else if (cls.kind === 'auth') {
       // register.go accepts a glrt- token given as a registration token and only verifies it (see GRA107)
       const severity = c.value.startsWith('glrt-') ? 'warn' : 'deny';
