@@ -71,7 +71,7 @@ export interface CheckIo {
 type Format = 'text' | 'json' | 'sarif';
 const FORMATS: readonly Format[] = ['text', 'json', 'sarif'];
 
-function toolVersion(): string {
+export function toolVersion(): string {
   try {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
     return typeof pkg.version === 'string' ? pkg.version : '0.0.0';

@@ -12,7 +12,7 @@ import { ApiException, ApiextensionsV1Api, CustomObjectsApi, KubeConfig } from '
 import { stringify } from 'yaml';
 import { listObjects, type ListedKind } from '../kube/list.js';
 import { isMode, type Mode } from '../settings/settings.js';
-import { useColor, type CheckIo } from './check.js';
+import { toolVersion, useColor, type CheckIo } from './check.js';
 import { formatJson, formatSarif } from './check/machine.js';
 import { EXIT_ERROR, formatText } from './check/report.js';
 import { policyReports, scanObjects } from './scan/report.js';
@@ -187,7 +187,7 @@ export async function runScan(argv: string[], io: ScanIo): Promise<number> {
   const format = values.format as Format;
   const text = formatText(report, { color: useColor(io), verbose: values.verbose });
   const scanText = text.stdout.replace(/^(\d+) files? checked/m, (_m, n: string) => `${n} namespace${n === '1' ? '' : 's'} checked`);
-  const machine = format === 'json' ? formatJson(report) : format === 'sarif' ? formatSarif(report, '0.0.0') : undefined;
+  const machine = format === 'json' ? formatJson(report) : format === 'sarif' ? formatSarif(report, toolVersion()) : undefined;
   const write = io.writeFile ?? ((f: string, d: string) => writeFile(f, d));
   const reports = values['policy-report'] !== undefined || values['apply-policy-reports'] ? policyReports(checked) : [];
   const reportYaml = reports.map((r) => `---\n${stringify(r)}`).join('');
