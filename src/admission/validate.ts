@@ -8,7 +8,7 @@ import type { ResolvedRefs } from '../workload/types.js';
 import { LEGACY_AMBIGUOUS_TOKEN } from '../rules/config/rules.js';
 import { LEGACY_TOKEN_CONFIRMED, LEGACY_TOKEN_REJECTED } from '../rules/gitlab/rules.js';
 import { allow, type AdmissionRequest, type AdmissionResponse } from './review.js';
-import type { WantedRefs } from './wanted-refs.js';
+import type { WantedRefs } from '../workload/links.js';
 import { isRecord } from '../util/is-record.js';
 
 /**

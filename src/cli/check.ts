@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { isMode, type Mode } from '../settings/settings.js';
 import { discover, readInput } from './check/discover.js';
-import { checkBytes, type CheckOptions, type FileReport } from './check/engine.js';
+import { checkPrepared, indexPrepared, prepareBytes, type CheckOptions, type FileReport, type Prepared } from './check/engine.js';
 import { formatJson, formatSarif } from './check/machine.js';
 import { buildReport, EXIT_ERROR, formatText, type CheckReport } from './check/report.js';
 
@@ -20,10 +20,15 @@ with the same rule ids and messages the webhook returns.
 
 PATH is a file, a directory (searched recursively, node_modules and .git skipped) or
 - for stdin. Checked: *.toml runner configs; YAML manifests (multi-document, List
-kinds, helm template / kustomize build output); JSON objects and AdmissionReview
-bodies. Skipped and counted: template sources (*.tftpl, *.tpl, *.gotmpl, TOML or YAML
-with unrendered {{ }} / \${ } / %{ } directives), and objects that are neither a
-runner config nor a runner workload (Services, RBAC, Helm values, custom resources).
+kinds, helm template / kustomize build output); values files of the official
+gitlab-runner chart (by their shape); Flux HelmRelease and Argo CD Application /
+ApplicationSet objects of that chart; JSON objects and AdmissionReview bodies.
+Objects of one run are linked: a Deployment and the ConfigMap it mounts (same
+namespace and name) are judged together, as the webhook's lookups would.
+Skipped and counted: template sources (*.tftpl, *.tpl, *.gotmpl, TOML or YAML
+with unrendered {{ }} / \${ } / %{ } directives), docker-compose files (not
+Kubernetes), and objects that are neither a runner config nor a runner workload
+(Services, RBAC, custom resources).
 
 Options:
   -f, --format FMT   text (default), json, or sarif (SARIF 2.1.0 for code scanning)
@@ -66,7 +71,7 @@ export interface CheckIo {
 type Format = 'text' | 'json' | 'sarif';
 const FORMATS: readonly Format[] = ['text', 'json', 'sarif'];
 
-function toolVersion(): string {
+export function toolVersion(): string {
   try {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
     return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
@@ -81,9 +86,13 @@ export function useColor(io: Pick<CheckIo, 'isTTY' | 'env'>): boolean {
   return io.isTTY && (nc === undefined || nc === '');
 }
 
-/** Check inputs and build the report; no output. */
+/**
+ * Check inputs and build the report; no output. Every input is loaded first so that objects
+ * given in one run link up (a Deployment and the ConfigMap it mounts, in one file or across
+ * files), as the webhook's lookups would link them in a cluster.
+ */
 export async function checkPaths(paths: readonly string[], opts: CheckOptions, readStdin: () => Promise<Buffer>): Promise<CheckReport> {
-  const reports: FileReport[] = [];
+  const reports: (FileReport | Prepared)[] = [];
   let stdinUsed = false;
   for (const input of await discover(paths)) {
     const base = { file: input.file, objects: 0, skippedObjects: 0, notes: [], findings: [] };
@@ -110,14 +119,28 @@ export async function checkPaths(paths: readonly string[], opts: CheckOptions, r
       bytes = r.bytes;
     }
     try {
-      reports.push(checkBytes(input.file, bytes, opts));
+      reports.push(prepareBytes(input.file, bytes));
     } catch (err) {
-      // A bug in one rule must not hide the findings of every other file; the message is ours, not file content.
-      const msg = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
-      reports.push({ ...base, status: 'error', reason: `internal error while checking: ${msg.slice(0, 200)}`, verdict: 'error' });
+      reports.push({ ...base, status: 'error', reason: internalError(err), verdict: 'error' });
     }
   }
-  return buildReport(reports, opts.mode, opts.strict);
+  const prepared = reports.filter((r): r is Prepared => 'loaded' in r);
+  const links = indexPrepared(prepared);
+  const out: FileReport[] = reports.map((r) => {
+    if (!('loaded' in r)) return r;
+    try {
+      return checkPrepared(r, opts, links);
+    } catch (err) {
+      // A bug in one rule must not hide the findings of every other file; the message is ours, not file content.
+      return { file: r.file, objects: 0, skippedObjects: 0, notes: [], findings: [], status: 'error', reason: internalError(err), verdict: 'error' };
+    }
+  });
+  return buildReport(out, opts.mode, opts.strict);
+}
+
+function internalError(err: unknown): string {
+  const msg = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
+  return `internal error while checking: ${msg.slice(0, 200)}`;
 }
 
 export async function runCheck(argv: string[], io: CheckIo): Promise<number> {

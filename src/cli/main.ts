@@ -6,6 +6,7 @@
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   serve: { summary: 'start the admission webhook (what `npm start` runs)', load: () => import('./serve.js') },
   check: { summary: 'run the webhook rules on files and manifests, offline', load: () => import('./check.js') },
+  scan: { summary: 'run the webhook rules on what is already in a cluster (your kubeconfig)', load: () => import('./scan.js') },
   certs: { summary: 'generate a CA and a serving certificate for the webhook', load: () => import('./certs.js') },
   'create-runner': {
     summary: 'create a runner in GitLab and print a Secret with its authentication token',

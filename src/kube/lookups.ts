@@ -1,6 +1,6 @@
 import { ApiException, CoreV1Api, Observable, type KubeConfig, type ObservableMiddleware, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
 import { namespaceOf, type Lookups } from '../admission/validate.js';
-import { wantedRefs, type WantedRefs } from '../admission/wanted-refs.js';
+import { wantedRefs, type WantedRefs } from '../workload/links.js';
 import type { Settings } from '../settings/settings.js';
 import type { LookupResult, ResolvedRefs } from '../workload/types.js';
 import { TtlCache } from './cache.js';
@@ -42,7 +42,7 @@ function decodeSecretData(data: Record<string, string> | undefined): Record<stri
   return out;
 }
 
-/** Which objects `resolve` should fetch for a workload (pure; lives with the review it serves). */
+/** Which objects `resolve` should fetch for a workload: the pure seam `check` and `scan` share (src/workload/links.ts). */
 export { wantedRefs };
 
 function describeFailure(kind: string, ns: string, name: string, result: LookupResult, detail?: string): string {

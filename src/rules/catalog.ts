@@ -4,7 +4,8 @@ import type { Finding, FindingLocation, Severity } from '../findings/types.js';
  * A rule: stable id, default severity, and the one message/fix template used by the
  * webhook and the CLI alike. Rule ids never change meaning; retired ids are not reused.
  * Id ranges: GRA0xx runner config (TOML), GRA1xx Secrets, GRA2xx workloads,
- * GRA3xx online GitLab verification, GRA4xx mutation.
+ * GRA3xx online GitLab verification, GRA4xx mutation, GRA5xx gitlab-runner chart values
+ * (values files, HelmRelease, Argo CD Application).
  */
 export interface RuleDef<P = Record<string, never>> {
   id: string;

@@ -8,6 +8,7 @@ import type { Location } from './catalog.js';
 import { checkRunnerConfig, type ConfigStorage } from './config/check.js';
 import { configMapEntries, secretEntries, type DataEntry } from './data.js';
 import { checkSecretEntries, hasChartKeys } from './secret/check.js';
+import { checkGitopsObject, GITOPS_KINDS } from './chartvalues/gitops.js';
 import { workloadFindingsFor } from './workload/index.js';
 import { isRecord } from '../util/is-record.js';
 
@@ -33,6 +34,8 @@ export interface Evaluation {
   object?: ObjectRef;
   findings: Finding[];
   credentials: Credential[];
+  /** what was not checked in a relevant object, and why (CLI notes) */
+  notes?: string[];
 }
 
 const IRRELEVANT: Evaluation = Object.freeze({ relevant: false, findings: [], credentials: [] }) as Evaluation;
@@ -94,6 +97,11 @@ export function evaluateObject(obj: unknown, opts: EvaluateOptions = {}): Evalua
     const analysis = analyzeWorkload(obj);
     if (analysis === undefined) return IRRELEVANT;
     return { relevant: true, object: ref, findings: workloadFindingsFor(analysis, ref, opts.resolved), credentials: [] };
+  }
+  if (GITOPS_KINDS.has(kind)) {
+    const ev = checkGitopsObject(obj, kind, ref);
+    if (!ev) return IRRELEVANT;
+    return { relevant: true, object: ref, findings: ev.findings, credentials: ev.credentials, ...(ev.notes.length ? { notes: ev.notes } : {}) };
   }
   return IRRELEVANT;
 }

@@ -1,4 +1,5 @@
 import type { Severity } from '../findings/types.js';
+import { CHART_VALUES_RULES } from './chartvalues/rules.js';
 import { CONFIG_RULES } from './config/rules.js';
 import { GITLAB_RULES } from './gitlab/rules.js';
 import { MUTATION_RULES } from './mutation/rules.js';
@@ -12,7 +13,7 @@ export interface RuleInfo {
   title: string;
 }
 
-export const ALL_RULES: readonly RuleInfo[] = [...CONFIG_RULES, ...SECRET_RULES, ...WORKLOAD_RULES, ...GITLAB_RULES, ...MUTATION_RULES]
+export const ALL_RULES: readonly RuleInfo[] = [...CONFIG_RULES, ...SECRET_RULES, ...WORKLOAD_RULES, ...GITLAB_RULES, ...MUTATION_RULES, ...CHART_VALUES_RULES]
   .map((r) => ({ id: r.id, severity: r.severity, title: r.title }))
   .sort((a, b) => a.id.localeCompare(b.id));
 

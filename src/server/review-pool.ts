@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { Finding } from '../findings/types.js';
 import type { Credential } from '../rules/evaluate.js';
 import type { ReviewOutcome, ValidateDeps } from '../admission/validate.js';
-import type { WantedRefs } from '../admission/wanted-refs.js';
+import type { WantedRefs } from '../workload/links.js';
 import type { Mode } from '../settings/settings.js';
 
 /**

@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { mutateRequest } from '../admission/mutate.js';
 import { parseReview } from '../admission/review.js';
 import { namespaceOf, validateRequest, type ReviewOutcome, type ValidateDeps } from '../admission/validate.js';
-import { wantedRefs } from '../admission/wanted-refs.js';
+import { wantedRefs } from '../workload/links.js';
 import type { Mode } from '../settings/settings.js';
 import type { FromWorker, ToWorker, WorkerInit } from './review-pool.js';
 

@@ -1,5 +1,6 @@
 import t from 'tap';
 import fc from 'fast-check';
+import { stringify } from 'yaml';
 import path from 'node:path';
 import type { Lookups } from '../../src/admission/validate.js';
 import type { LookupResult } from '../../src/workload/types.js';
@@ -164,6 +165,36 @@ t.test('config.toml in ConfigMaps and Secrets: valid, truncated, huge, nested, o
     runs(250),
   );
   t.ok(n > 0, `${n} documents`);
+});
+
+t.test('gitlab-runner chart values in Flux HelmRelease and Argo CD Application objects (issue 15)', async (t) => {
+  let n = 0;
+  await fc.assert(
+    fc.asyncProperty(configArb, damageArb, fc.constantFrom('helmrelease', 'app-string', 'app-object', 'appset'), fc.nat(3), async (cfg, d, host, slots) => {
+      const { text } = damage(cfg.text, d);
+      const tok = cfg.tokens[0]?.token ?? 'GR1348941Zq8vLm2XcT4pWb7nKd9s';
+      const values: Record<string, unknown> = { gitlabUrl: 'https://gitlab.example.com', runners: { config: text } };
+      if (slots & 1) values.runnerToken = tok;
+      if (slots & 2) values.runnerRegistrationToken = tok;
+      const meta = { name: 'gitlab-runner', namespace: 'ci' };
+      const source = (helm: Record<string, unknown>) => ({ repoURL: 'https://charts.gitlab.io', chart: 'gitlab-runner', helm });
+      const object =
+        host === 'helmrelease'
+          ? { apiVersion: 'helm.toolkit.fluxcd.io/v2', kind: 'HelmRelease', metadata: meta, spec: { chart: { spec: { chart: 'gitlab-runner' } }, values } }
+          : host === 'appset'
+            ? { apiVersion: 'argoproj.io/v1alpha1', kind: 'ApplicationSet', metadata: meta, spec: { template: { spec: { sources: [source({ valuesObject: values })] } } } }
+            : {
+                apiVersion: 'argoproj.io/v1alpha1',
+                kind: 'Application',
+                metadata: meta,
+                spec: { source: source(host === 'app-string' ? { values: stringify(values) } : { valuesObject: values }) },
+              };
+      await check('/validate', object, cfg.tokens);
+      n++;
+    }),
+    runs(150),
+  );
+  t.ok(n > 0, `${n} GitOps objects`);
 });
 
 const envArb = (tokens: Planted[]) =>

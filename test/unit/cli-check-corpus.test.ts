@@ -31,8 +31,13 @@ const DISAGREE: Record<string, { ours: Verdict; why: string }> = {
   },
   'k8s/fullstack-pw-helm-values-runnerToken-named-registration_token.yaml.tpl': {
     ours: 'skip',
-    why: 'a Terraform template of Helm values: a template source, and Helm values are not Kubernetes objects; no rule reads values files',
+    why: 'a Terraform template of Helm values: a template source, not YAML values until Terraform renders it',
   },
+  // Issue 15: values files are checked, and a token inline in values (instead of runners.secret) is a warning.
+  'k8s/devopsprathamesh-helm-values-GR-runnerRegistrationToken.yaml': { ours: 'warn', why: 'GRA505 registration token inline in chart values (README)' },
+  'k8s/webees-helm-values-runnerToken-glrt.yaml': { ours: 'warn', why: 'GRA505 glrt- token inline in chart values (README)' },
+  // Issue 15: objects given in one run are linked; this Deployment runs the ConfigMap of the same repo, whose token is "[TOKEN]".
+  'k8s/anuchito-deployment.yaml': { ours: 'deny', why: 'GRA211 with k8s/anuchito-configmap.yaml (same namespace/name) in the same run (README)' },
 };
 
 function matches(expected: string, ours: Verdict | 'ignored'): boolean {

@@ -13,6 +13,7 @@ import type { FetchLike } from '../../src/gitlab/transport.js';
 import { checkRunnerConfig } from '../../src/rules/config/check.js';
 import { configMapEntries, secretEntries } from '../../src/rules/data.js';
 import { evaluateObject } from '../../src/rules/evaluate.js';
+import { checkChartValuesText, chartValuesIn } from '../../src/rules/chartvalues/check.js';
 import { ALL_RULES } from '../../src/rules/registry.js';
 import type { LookupResult, ResolvedRefs } from '../../src/workload/types.js';
 
@@ -169,6 +170,14 @@ async function run(b: Block, ctx: Context, mutation: boolean): Promise<Finding[]
     }
   } else if (b.lang === 'yaml') {
     for (const doc of yamlDocs(b.text)) {
+      if (chartValuesIn(doc)) {
+        // a values file of the gitlab-runner chart, as `check` reads one (GRA5xx)
+        const ev = checkChartValuesText(b.text, { object: { kind: 'File', name: 'values.yaml' }, host: 'this values file' });
+        if (!ev) throw new Error(`line ${b.line}: chart values that do not read as one YAML document`);
+        findings.push(...ev.findings);
+        items.push(...ev.credentials);
+        continue;
+      }
       let obj = doc;
       if (mutation) {
         const m = admit(doc, ctx.resolved);

@@ -29,6 +29,18 @@ rules:
     operations: ["CREATE", "UPDATE"]
     resources: ["deployments", "statefulsets", "daemonsets"]
     scope: Namespaced
+  {{- if .Values.webhook.gitops }}
+  - apiGroups: ["helm.toolkit.fluxcd.io"]
+    apiVersions: ["v2", "v2beta2", "v2beta1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["helmreleases"]
+    scope: Namespaced
+  - apiGroups: ["argoproj.io"]
+    apiVersions: ["v1alpha1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["applications", "applicationsets"]
+    scope: Namespaced
+  {{- end }}
 {{- end }}
 
 {{/*
@@ -72,5 +84,9 @@ Argument: dict with "root", "mode" and "caBundle".
         operator: NotIn
         values: ["enforce", "warn", "audit"]
       {{- end }}
+  {{- if $root.Values.webhook.gitops }}
+  {{- include "gra.matchConditions" (dict "root" $root "names" (list "configmap" "secret" "workload" "gitops")) | nindent 2 }}
+  {{- else }}
   {{- include "gra.matchConditions" (dict "root" $root "names" (list "configmap" "secret" "workload")) | nindent 2 }}
+  {{- end }}
 {{- end }}

@@ -2,9 +2,11 @@ import { isTemplateSource } from '../../config/index.js';
 import type { Finding, ObjectRef, Severity } from '../../findings/types.js';
 import { effectiveMode } from '../../policy/mode.js';
 import { checkRunnerConfig } from '../../rules/config/check.js';
-import { evaluateObject } from '../../rules/evaluate.js';
+import { evaluateObject, WORKLOAD_KINDS } from '../../rules/evaluate.js';
+import { checkChartValuesText, chartValuesIn } from '../../rules/chartvalues/check.js';
+import { ObjectIndex } from '../../workload/links.js';
 import type { Mode } from '../../settings/settings.js';
-import { decodeText, loadText, type LoadedObject } from './load.js';
+import { decodeText, loadText, type Loaded, type LoadedObject } from './load.js';
 import { positionOf } from './positions.js';
 import { isRecord } from '../../util/is-record.js';
 
@@ -92,14 +94,24 @@ function withoutTemplateValues(obj: Record<string, unknown>): { obj: Record<stri
   return { obj: out, dropped };
 }
 
-function checkObject(lo: LoadedObject, file: string, opts: CheckOptions, report: FileReport): void {
+function checkObject(lo: LoadedObject, file: string, opts: CheckOptions, report: FileReport, links?: ObjectIndex): void {
   const { obj, dropped } = withoutTemplateValues(lo.obj);
   for (const d of dropped) report.notes.push(`${d}: skipped, template source, not TOML until rendered`);
-  const ev = evaluateObject(obj, lo.kind !== undefined ? { kind: lo.kind } : {});
+  const kind = lo.kind ?? (typeof obj.kind === 'string' ? obj.kind : undefined);
+  let ev = evaluateObject(obj, lo.kind !== undefined ? { kind: lo.kind } : {});
   if (!ev.relevant) {
     report.skippedObjects++;
     return;
   }
+  if (links && kind !== undefined && WORKLOAD_KINDS.has(kind)) {
+    // Objects given in the same run stand in for the webhook's lookups (same namespace and name).
+    const linked = links.resolve(obj, namespaceOf(lo) ?? '');
+    if (linked) {
+      ev = evaluateObject(obj, { ...(lo.kind !== undefined ? { kind: lo.kind } : {}), resolved: linked.resolved });
+      report.notes.push(...linked.notes.map((n) => `${describeWhat(obj, lo)}: ${n}`));
+    }
+  }
+  if (ev.notes) report.notes.push(...ev.notes.map((n) => `${describeWhat(obj, lo)}: ${n}`));
   report.objects++;
   const mode = effectiveMode(opts.mode, lo.obj);
   for (const f of ev.findings) {
@@ -118,17 +130,95 @@ function checkObject(lo: LoadedObject, file: string, opts: CheckOptions, report:
   }
 }
 
-/** Check one input given its bytes. */
-export function checkBytes(file: string, bytes: Buffer, opts: CheckOptions): FileReport {
-  const report: FileReport = { file, status: 'checked', objects: 0, skippedObjects: 0, notes: [], findings: [], verdict: 'allow' };
+function namespaceOf(lo: LoadedObject): string | undefined {
+  const md = lo.obj.metadata;
+  return isRecord(md) && typeof md.namespace === 'string' ? md.namespace : lo.namespace;
+}
+
+function describeWhat(obj: Record<string, unknown>, lo: LoadedObject): string {
+  const md = isRecord(obj.metadata) ? obj.metadata : {};
+  const name = typeof md.name === 'string' ? md.name : (lo.name ?? '?');
+  const ns = namespaceOf(lo);
+  return `${lo.kind ?? String(obj.kind)} ${ns ? `${ns}/` : ''}${name}`;
+}
+
+export const NOT_KUBERNETES_COMPOSE = 'not a Kubernetes manifest (a docker-compose file), skipped';
+
+/**
+ * docker-compose files are YAML with `services:` and no `kind`; their `gitlab-runner register`
+ * environment is not what the Kubernetes rules read, so say plainly that nothing was checked.
+ */
+function isComposeFile(loaded: Loaded): boolean {
+  if (loaded.type !== 'objects' || loaded.objects.length !== 1) return false;
+  const o = loaded.objects[0]!.obj;
+  return !('kind' in o) && !('apiVersion' in o) && isRecord(o.services) && Object.values(o.services).some((s) => isRecord(s) && ('image' in s || 'build' in s));
+}
+
+/** One input decoded and loaded, before any rule runs; `check` loads every input first so objects can be linked. */
+export interface Prepared {
+  file: string;
+  text?: string;
+  loaded: Loaded | { type: 'error'; message: string };
+}
+
+export function prepareBytes(file: string, bytes: Buffer): Prepared {
   const decoded = decodeText(bytes);
-  if (!decoded.ok) return { ...report, status: 'error', reason: decoded.message, verdict: 'error' };
-  const loaded = loadText(file, decoded.text);
+  if (!decoded.ok) return { file, loaded: { type: 'error', message: decoded.message } };
+  return { file, text: decoded.text, loaded: loadText(file, decoded.text) };
+}
+
+/** Every ConfigMap and Secret of the prepared inputs, by namespace and name, with the file line it came from. */
+export function indexPrepared(inputs: readonly Prepared[]): ObjectIndex {
+  const index = new ObjectIndex();
+  for (const p of inputs) {
+    if (p.loaded.type !== 'objects') continue;
+    for (const lo of p.loaded.objects) {
+      const line = lo.source ? lo.source.lc.linePos(lo.source.node.range?.[0] ?? 0).line : undefined;
+      index.add(lo.obj, line !== undefined ? `${p.file}:${line}` : p.file, lo.namespace ?? '');
+    }
+  }
+  return index;
+}
+
+/** Check one input given its bytes (no linking with other inputs). */
+export function checkBytes(file: string, bytes: Buffer, opts: CheckOptions): FileReport {
+  const p = prepareBytes(file, bytes);
+  return checkPrepared(p, opts, p.loaded.type === 'objects' ? indexPrepared([p]) : undefined);
+}
+
+/** A gitlab-runner chart values file: lines of findings are lines of the file. */
+function checkValuesFile(p: Prepared, opts: CheckOptions, report: FileReport): boolean {
+  if (p.text === undefined || p.loaded.type !== 'objects' || p.loaded.objects.length !== 1) return false;
+  if (!chartValuesIn(p.loaded.objects[0]!.obj)) return false;
+  const object: ObjectRef = { kind: 'File', name: p.file, file: p.file };
+  const ev = checkChartValuesText(p.text, { object, host: 'this values file' });
+  if (!ev) return false;
+  report.objects = 1;
+  report.notes.push('gitlab-runner chart values (chart 0.x)', ...ev.notes);
+  for (const f of ev.findings) {
+    const rf: ReportedFinding = { finding: f, mode: opts.mode, outcome: outcomeOf(f.severity, opts.mode) };
+    if (f.line !== undefined) rf.line = f.line;
+    report.findings.push(rf);
+  }
+  return true;
+}
+
+/** Check one prepared input; `links` resolves workload references among all inputs of the run. */
+export function checkPrepared(p: Prepared, opts: CheckOptions, links?: ObjectIndex): FileReport {
+  const file = p.file;
+  const report: FileReport = { file, status: 'checked', objects: 0, skippedObjects: 0, notes: [], findings: [], verdict: 'allow' };
+  const loaded = p.loaded;
+  if (isComposeFile(loaded)) return { ...report, status: 'skipped', reason: NOT_KUBERNETES_COMPOSE, verdict: 'skip' };
+  if (checkValuesFile(p, opts, report)) {
+    report.findings.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+    report.verdict = verdictOf(report.findings);
+    return report;
+  }
   switch (loaded.type) {
     case 'error': {
       const r: FileReport = { ...report, status: 'error', reason: loaded.message, verdict: 'error' };
-      if (loaded.line !== undefined) r.line = loaded.line;
-      if (loaded.column !== undefined) r.column = loaded.column;
+      if ('line' in loaded && loaded.line !== undefined) r.line = loaded.line;
+      if ('column' in loaded && loaded.column !== undefined) r.column = loaded.column;
       return r;
     }
     case 'skip':
@@ -147,7 +237,7 @@ export function checkBytes(file: string, bytes: Buffer, opts: CheckOptions): Fil
     case 'objects':
       report.skippedObjects += loaded.skipped;
       report.notes.push(...loaded.notes);
-      for (const lo of loaded.objects) checkObject(lo, file, opts, report);
+      for (const lo of loaded.objects) checkObject(lo, file, opts, report, links);
       if (report.objects === 0 && report.skippedObjects === 0 && loaded.objects.length === 0 && loaded.skipped === 0) {
         report.notes.push('empty');
       }

@@ -118,6 +118,14 @@ export function positionOf(f: Finding, sm: SourceMap): FilePosition {
     }
     return { line: w.line };
   }
-  if (f.field !== undefined) return { line: walk(sm, fieldPath(f.field)).line };
+  if (f.field !== undefined) {
+    const w = walk(sm, fieldPath(f.field));
+    // A line inside a string field: chart values in a GitOps object (`spec.values.runners.config`, `helm.values`)
+    if (w.node !== undefined && f.line !== undefined) {
+      const b = blockLine(sm, w.node, f.line, undefined);
+      if (b) return b;
+    }
+    return { line: w.line };
+  }
   return { line: objectLine };
 }

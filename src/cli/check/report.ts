@@ -1,7 +1,7 @@
 import { describeObject, formatFinding } from '../../findings/format.js';
 import type { Finding } from '../../findings/types.js';
 import type { Mode } from '../../settings/settings.js';
-import type { FileReport, ReportedFinding } from './engine.js';
+import { NOT_KUBERNETES_COMPOSE, type FileReport, type ReportedFinding } from './engine.js';
 import { TEMPLATE_SKIP, YAML_TEMPLATE_SKIP } from './load.js';
 
 /** All files' reports, the counts of the summary line, and the exit code. Pure. */
@@ -115,7 +115,7 @@ export function errorLine(r: FileReport): string {
 }
 
 function isTemplateReason(reason: string | undefined): boolean {
-  return reason === TEMPLATE_SKIP || reason === YAML_TEMPLATE_SKIP;
+  return reason === TEMPLATE_SKIP || reason === YAML_TEMPLATE_SKIP || reason === NOT_KUBERNETES_COMPOSE;
 }
 
 /** Human output: findings on stdout, one-line errors on stderr, summary last on stdout. */
@@ -133,7 +133,7 @@ export function formatText(r: CheckReport, opts: TextOptions): { stdout: string;
       continue;
     }
     for (const n of f.notes) {
-      if (opts.verbose || n.includes('template source')) out.push(`${paint(opts.color, ANSI.bold, f.file)}: ${n}`);
+      if (opts.verbose || n.includes('template source') || n.includes('ambiguous')) out.push(`${paint(opts.color, ANSI.bold, f.file)}: ${n}`);
     }
     for (const rf of f.findings) out.push(findingText(rf, opts.color));
     if (opts.verbose && f.findings.length === 0) {
