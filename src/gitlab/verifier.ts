@@ -15,7 +15,7 @@
 import { performance } from 'node:perf_hooks';
 import type pino from 'pino';
 import type { Finding } from '../findings/types.js';
-import { makeFinding, type Location } from '../rules/catalog.js';
+import { makeFinding, type Location } from '../rules/rule.js';
 import { LEGACY_TOKEN_CONFIRMED, LEGACY_TOKEN_REJECTED, RUNNER_ORPHANED, TOKEN_REJECTED } from '../rules/gitlab/rules.js';
 import type { Settings } from '../settings/settings.js';
 import { classifyToken } from '../tokens/index.js';

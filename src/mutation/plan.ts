@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { parseRunnerConfig } from '../config/index.js';
 import type { Finding, ObjectRef } from '../findings/types.js';
-import { makeFinding, type Location } from '../rules/catalog.js';
+import { makeFinding, type Location } from '../rules/rule.js';
 import {
   INJECTED,
   INJECTED_WITHOUT_PRESTOP,

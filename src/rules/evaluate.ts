@@ -3,7 +3,7 @@ import { refOf } from '../findings/ref.js';
 import type { Finding, ObjectRef } from '../findings/types.js';
 import type { ResolvedRefs } from '../workload/types.js';
 import { analyzeWorkload } from '../workload/index.js';
-import type { Location } from './catalog.js';
+import type { Location } from './rule.js';
 import { checkRunnerConfig, type ConfigStorage } from './config/check.js';
 import { configMapEntries, secretEntries, type DataEntry } from './data.js';
 import { checkSecretEntries, hasChartKeys } from './secret/check.js';

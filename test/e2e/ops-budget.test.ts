@@ -5,7 +5,7 @@ import path from 'node:path';
 import pino from 'pino';
 import type { Lookups, Verifier } from '../../src/admission/validate.js';
 import { ensureDevCerts } from '../../src/certs/dev.js';
-import { makeFinding } from '../../src/rules/catalog.js';
+import { makeFinding } from '../../src/rules/rule.js';
 import { TOKEN_REJECTED } from '../../src/rules/gitlab/rules.js';
 import { buildApp } from '../../src/server/app.js';
 import { LOOKUPS_FAILED, LOOKUPS_LATE, VERIFIER_FAILED, VERIFIER_LATE } from '../../src/server/budget.js';

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { parseReview } from '../../src/admission/review.js';
 import { validateRequest, type Verifier } from '../../src/admission/validate.js';
-import { makeFinding } from '../../src/rules/catalog.js';
+import { makeFinding } from '../../src/rules/rule.js';
 import { LEGACY_TOKEN_CONFIRMED } from '../../src/rules/gitlab/rules.js';
 import { review } from '../helpers/server.js';
 

@@ -2,7 +2,7 @@ import { parseRunnerConfig } from '../../config/index.js';
 import type { ParsedRunnerConfig } from '../../config/types.js';
 import type { Finding, ObjectRef } from '../../findings/types.js';
 import { classifyToken, describeToken } from '../../tokens/index.js';
-import { makeFinding, type Location } from '../catalog.js';
+import { makeFinding, type Location } from '../rule.js';
 import {
   DUPLICATE_TOKEN,
   FOREIGN_TOKEN_IN_CONFIG,

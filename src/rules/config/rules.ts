@@ -1,4 +1,4 @@
-import { defineRule } from '../catalog.js';
+import { defineRule } from '../rule.js';
 
 /**
  * Rules on a runner config.toml (GRA0xx). Facts: ../shared/SPEC.md §1-§2, §5.

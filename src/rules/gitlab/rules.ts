@@ -1,4 +1,4 @@
-import { defineRule } from '../catalog.js';
+import { defineRule } from '../rule.js';
 
 /**
  * Online verification rules (GRA3xx): what GitLab itself says about a runner token, asked through

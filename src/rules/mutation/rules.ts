@@ -1,4 +1,4 @@
-import { defineRule } from '../catalog.js';
+import { defineRule } from '../rule.js';
 
 /**
  * Mutation outcomes (GRA4xx). The mutating webhook never denies: these are the warnings it

@@ -1,6 +1,6 @@
 import type { Finding, ObjectRef } from '../../findings/types.js';
 import { classifyToken, describeToken } from '../../tokens/index.js';
-import { makeFinding, type Location } from '../catalog.js';
+import { makeFinding, type Location } from '../rule.js';
 import { LEGACY_AMBIGUOUS_TOKEN, TOKEN_WHITESPACE } from '../config/rules.js';
 import type { DataEntry } from '../data.js';
 import {

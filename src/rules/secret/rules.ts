@@ -1,4 +1,4 @@
-import { defineRule } from '../catalog.js';
+import { defineRule } from '../rule.js';
 
 /**
  * Rules on Secrets that use the official gitlab-runner chart's key names (GRA1xx): the chart maps

@@ -12,7 +12,7 @@ import type {
   ValueRef,
   WorkloadAnalysis,
 } from '../../workload/types.js';
-import { makeFinding, type Location, type RuleDef } from '../catalog.js';
+import { makeFinding, type Location, type RuleDef } from '../rule.js';
 import {
   AUTH_TOKEN_IN_REGISTRATION_SLOT,
   FLOATING_RUNNER_IMAGE,

@@ -1,4 +1,4 @@
-import { defineRule } from '../catalog.js';
+import { defineRule } from '../rule.js';
 
 /**
  * Rules on runner workloads: Deployment, StatefulSet, DaemonSet, Pod (GRA2xx).

@@ -8,7 +8,7 @@
 import { crc32Base36 } from './crc.js';
 import type { AuthForm, PlaceholderIntent, TokenClass } from './types.js';
 
-export interface Analysis {
+export interface TokenShape {
   cls: TokenClass;
   /** leading characters that are a public prefix (GR1348941, glrt-t1_, SIE-glrt-, glpat-) */
   prefixLen: number;
@@ -264,7 +264,7 @@ function scopeAt(v: string, i: number): Scope | undefined {
 const LENIENT_MIN = 16;
 const LENIENT_MAX = 64;
 
-function placeholder(intent: PlaceholderIntent, prefixLen: number, realShaped: boolean): Analysis {
+function placeholder(intent: PlaceholderIntent, prefixLen: number, realShaped: boolean): TokenShape {
   return { cls: { kind: 'placeholder', intent }, prefixLen, realShaped };
 }
 
@@ -272,7 +272,7 @@ function placeholder(intent: PlaceholderIntent, prefixLen: number, realShaped: b
  * A registration or runner authentication token starting at offset `o` (o > 0: after an
  * instance prefix). The prefix decides; the body must fit or be obviously fake.
  */
-function runnerAt(v: string, o: number): Analysis | undefined {
+function runnerAt(v: string, o: number): TokenShape | undefined {
   // Registration: `GR1348941` (GR + 20220225 in hex, gitlab `RunnersTokenPrefixable`) + 20;
   // the runner itself accepts any `GR` + 7 hex as the prefix (helpers/shorten_token.go).
   if (v.startsWith('GR', o) && all(v, isHex, o + 2, o + 9) && v.length >= o + 9) {
@@ -373,7 +373,7 @@ export const OTHER_GITLAB_PREFIXES: ReadonlyArray<readonly [prefix: string, name
   ['_gitlab_session=', 'GitLab session cookie'],
 ];
 
-function otherAt(v: string, o: number): Analysis | undefined {
+function otherAt(v: string, o: number): TokenShape | undefined {
   for (const [prefix, name] of OTHER_GITLAB_PREFIXES) {
     if (!v.startsWith(prefix, o)) continue;
     const p = o + prefix.length;
@@ -390,7 +390,7 @@ function otherAt(v: string, o: number): Analysis | undefined {
 /**
  * Classify a value that has already been trimmed and stripped of invisible characters.
  */
-export function analyze(v: string): Analysis {
+export function tokenShape(v: string): TokenShape {
   if (v.length === 0) return { cls: { kind: 'empty' }, prefixLen: 0, realShaped: false };
   if (v.length > MAX_CLASSIFIED_LENGTH) return { cls: { kind: 'unknown', looksSecret: false }, prefixLen: 0, realShaped: false };
 
