@@ -1,7 +1,7 @@
 import { formatWarning } from '../findings/format.js';
 import type { Finding } from '../findings/types.js';
 import { encodePatch } from '../mutation/patch.js';
-import { MUTATE_KINDS, planInjection, type Plan } from '../mutation/plan.js';
+import { MUTATE_KINDS, planInjection, type InjectionPlan } from '../mutation/plan.js';
 import { effectiveMode } from '../policy/mode.js';
 import { refOf } from '../findings/ref.js';
 import type { Mode } from '../settings/settings.js';
@@ -30,7 +30,7 @@ export async function mutateRequest(req: AdmissionRequest, pathMode: Mode, deps:
   const mode = effectiveMode(pathMode, obj);
   const ns = req.namespace;
 
-  let plan: Plan = planInjection(obj, { kind, ...(ns ? { namespace: ns } : {}) });
+  let plan: InjectionPlan = planInjection(obj, { kind, ...(ns ? { namespace: ns } : {}) });
   if (plan.action === 'none' && NOT_RELEVANT.has(plan.reason)) return { ...skip(), mode };
   if (plan.action === 'none' && plan.reason === 'no-lookups' && deps.lookups) {
     const { resolved } = await deps.lookups.resolve(obj, ns, deadline);

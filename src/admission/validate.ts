@@ -20,13 +20,13 @@ export interface Lookups {
   resolve(obj: unknown, namespace: string | undefined, deadline: number): Promise<{ resolved?: ResolvedRefs; warnings: string[] }>;
 }
 
-export interface Verifier {
+export interface TokenVerifier {
   verify(items: Credential[], opts: { dryRun: boolean; deadline: number }): Promise<{ findings: Finding[]; warnings: string[] }>;
 }
 
 export interface ValidateDeps {
   lookups?: Lookups;
-  verifier?: Verifier;
+  verifier?: TokenVerifier;
 }
 
 export interface ReviewOutcome {

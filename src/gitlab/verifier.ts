@@ -21,7 +21,8 @@ import type { Settings } from '../settings/settings.js';
 import { classifyToken } from '../tokens/index.js';
 import { baseUrlOf, compileAllowlist, displayUrl, matchAllowlist, originOf, type GitlabBase } from './allowlist.js';
 import { Breakers } from './breaker.js';
-import { TtlCache, cacheKey } from './cache.js';
+import { TtlCache } from '../util/ttl-cache.js';
+import { cacheKey } from './cache-key.js';
 import { createHttpsFetch, type FetchLike } from './transport.js';
 
 /**
@@ -86,7 +87,7 @@ export interface RequestEvent {
   latencyMs: number;
 }
 
-export interface Verifier {
+export interface GitlabVerifier {
   verify(items: VerifyItem[], opts: { dryRun: boolean; deadline: number }): Promise<VerifyResult>;
   /** metrics hooks; each returns an unsubscribe function. Listener errors are swallowed. */
   onOutcome(cb: (e: OutcomeEvent) => void): () => void;
@@ -132,7 +133,7 @@ interface Answer {
 
 const NETWORK_OUTCOMES = new Set<VerifyOutcome>(['timeout', 'network-error', 'server-error', 'unexpected-status']);
 
-export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: VerifierDeps = {}): Verifier {
+export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: VerifierDeps = {}): GitlabVerifier {
   const clock = deps.clock ?? Date.now;
   const tuning: VerifierTuning = { ...DEFAULT_TUNING, ...deps.tuning };
   const ownFetch = deps.fetch ? undefined : createHttpsFetch({ caFile: cfg.caFile });
@@ -141,7 +142,7 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
   if (allowlist.invalid.length) {
     log.warn({ invalid: allowlist.invalid }, 'GitLab allowlist entries that are not http(s) URLs without credentials are ignored');
   }
-  const cache = new TtlCache<Answer>(tuning.maxCacheEntries);
+  const cache = new TtlCache<Answer>({ maxEntries: tuning.maxCacheEntries, now: clock });
   const inflight = new Map<string, Promise<Answer>>();
   const breakers = new Breakers({ threshold: tuning.breakerThreshold, coolDownMs: tuning.breakerCoolDownMs });
   const outcomeListeners = new Set<(e: OutcomeEvent) => void>();
@@ -157,7 +158,7 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
     }
   }
 
-  function ttlFor(a: Answer, expiresAt: number | undefined, now: number): number {
+  function expiryOf(a: Answer, expiresAt: number | undefined, now: number): number {
     if (a.outcome === 'valid') {
       const ok = now + tuning.okTtlMs;
       return expiresAt !== undefined && expiresAt > now ? Math.min(ok, expiresAt) : ok;
@@ -207,7 +208,7 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
     } else {
       breakers.success(breakerKey);
     }
-    cache.set(key, answer, ttlFor(answer, tokenExpiresAt, now));
+    cache.set(key, answer, expiryOf(answer, tokenExpiresAt, now) - now);
     log.debug({ gitlab: baseUrl, token: redacted, outcome: answer.outcome, status: answer.status, code: answer.code, latencyMs: Math.round(latencyMs) }, 'GitLab token verification');
     emit(requestListeners, { baseUrl, outcome: answer.outcome, ...(answer.status !== undefined ? { status: answer.status } : {}), latencyMs });
     return answer;
@@ -250,7 +251,7 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
         continue;
       }
       const key = cacheKey(baseUrl, c.value);
-      const cached = cache.get(key, now);
+      const cached = cache.get(key);
       if (cached) {
         pending.push({ i, p: Promise.resolve(cached), settled: cached, source: 'cache' });
         continue;

@@ -4,7 +4,7 @@ import { tokenSecretRef } from '../mutation/annotations.js';
 import type { Settings } from '../settings/settings.js';
 import { analyzeWorkload } from '../workload/index.js';
 import type { LookupResult, ResolvedRefs } from '../workload/types.js';
-import { TtlCache } from './cache.js';
+import { TtlCache } from '../util/ttl-cache.js';
 import { loadKubeConfig } from './kubeconfig.js';
 import { isRecord } from '../util/is-record.js';
 
@@ -78,7 +78,7 @@ function signalMiddleware(signal: AbortSignal): ObservableMiddleware {
 }
 
 export function createLookups(settings: Pick<Settings, 'kube'>, log: LookupLogger, kc?: KubeConfig): KubeLookups {
-  const cache = new TtlCache<Record<string, string>>(settings.kube.cacheTtlMs, CACHE_ENTRIES);
+  const cache = new TtlCache<Record<string, string>>({ maxEntries: CACHE_ENTRIES, defaultTtlMs: settings.kube.cacheTtlMs });
   const inflight = new Map<string, Promise<{ result: LookupResult; warning?: string }>>();
   let core: CoreV1Api | undefined;
   let unavailable: string | undefined;

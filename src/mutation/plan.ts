@@ -55,7 +55,7 @@ export type SkipReason =
   | 'unsafe-split'
   | 'unsupported';
 
-export type Plan =
+export type InjectionPlan =
   | { action: 'patch'; patch: JsonPatchOp[]; findings: Finding[]; annotation?: InjectionRecord }
   | { action: 'none'; reason: SkipReason; findings: Finding[] };
 
@@ -212,7 +212,7 @@ function repair(
   podSegs: string[],
   runner: ContainerAnalysis | undefined,
   ref: ObjectRef,
-): Plan {
+): InjectionPlan {
   const first = arr(init.volumeMounts)[0];
   if (!runner || !isRecord(first) || typeof first.name !== 'string' || typeof first.mountPath !== 'string') {
     return { action: 'none', reason: 'already-injected', findings: [] };
@@ -233,8 +233,8 @@ function repair(
   };
 }
 
-export function planInjection(obj: unknown, opts: PlanOptions): Plan {
-  const none = (reason: SkipReason, findings: Finding[] = []): Plan => ({ action: 'none', reason, findings });
+export function planInjection(obj: unknown, opts: PlanOptions): InjectionPlan {
+  const none = (reason: SkipReason, findings: Finding[] = []): InjectionPlan => ({ action: 'none', reason, findings });
   if (!MUTATE_KINDS.has(opts.kind) || !isRecord(obj)) return none('not-a-workload');
   const ref = refOf(obj, opts.kind, opts.namespace ? { namespace: opts.namespace } : {});
   const at = (extra: Omit<Location, 'object'> = {}): Location => ({ object: ref, ...extra });
@@ -260,7 +260,7 @@ export function planInjection(obj: unknown, opts: PlanOptions): Plan {
   }
   if (runIdx.length === 0) return none('no-run');
   const hasAnnotation = tokenSecretRef(obj) !== undefined;
-  const unsupported = (reason: string): Plan =>
+  const unsupported = (reason: string): InjectionPlan =>
     none('unsupported', hasAnnotation ? [makeFinding(NOT_INJECTED_UNSUPPORTED, { reason }, at())] : []);
   if (runIdx.length > 1) return unsupported('more than one container runs `gitlab-runner run`');
   const { c, i: ci } = runIdx[0]!;
@@ -280,7 +280,7 @@ export function planInjection(obj: unknown, opts: PlanOptions): Plan {
     return none('no-lookups', hasAnnotation ? [makeFinding(NOT_INJECTED_NO_LOOKUPS, {}, at({ field: `metadata.annotations[${TOKEN_SECRET}]` }))] : []);
   }
   const data = (src.kind === 'ConfigMap' ? opts.resolved.configMaps : opts.resolved.secrets).get(src.name);
-  const lookupFailed = (reason: string): Plan => {
+  const lookupFailed = (reason: string): InjectionPlan => {
     const hasImplicit = c.env.some((e) => (e.name === 'REGISTRATION_TOKEN' || e.name === 'CI_SERVER_TOKEN') && e.source.type === 'secretKeyRef');
     return none('lookup-failed', hasAnnotation || hasImplicit ? [makeFinding(NOT_INJECTED_LOOKUP, { reason }, at({ dataKey: src.key }))] : []);
   };

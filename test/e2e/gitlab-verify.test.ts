@@ -1,7 +1,7 @@
 import t from 'tap';
 import pino from 'pino';
 import { startFakeGitlab, type FakeGitlab } from '../helpers/fake-gitlab.js';
-import { createVerifier, SYSTEM_ID, type Verifier, type VerifyItem } from '../../src/gitlab/verifier.js';
+import { createVerifier, SYSTEM_ID, type GitlabVerifier, type VerifyItem } from '../../src/gitlab/verifier.js';
 import type { Settings } from '../../src/settings/settings.js';
 import { createHttpsFetch } from '../../src/gitlab/transport.js';
 
@@ -30,7 +30,7 @@ const log = pino({ level: 'silent' });
 const at = { object: { kind: 'ConfigMap', namespace: 'ci', name: 'runner' }, dataKey: 'config.toml' };
 const item = (token: string, url = gl.url): VerifyItem => ({ url, token, at: { ...at, runner: { index: 0 } } });
 
-function verifier(over: Partial<Settings['gitlab']> = {}): Verifier {
+function verifier(over: Partial<Settings['gitlab']> = {}): GitlabVerifier {
   // generous budget where the budget is not the subject: CI boxes can be slow at TLS handshakes
   const v = createVerifier({ verify: true, allowlist: [gl.url], caFile: gl.caFile, budgetMs: 20_000, ...over }, log);
   t.teardown(() => v.close());

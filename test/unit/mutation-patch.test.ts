@@ -1,7 +1,7 @@
 import t from 'tap';
 import fjp from 'fast-json-patch';
 import { PatchBuilder, encodePatch, escapeSegment, pointer, segmentsOf } from '../../src/mutation/patch.js';
-import { TtlCache } from '../../src/kube/cache.js';
+import { TtlCache } from '../../src/util/ttl-cache.js';
 
 t.test('RFC 6901 escaping round-trips', async (t) => {
   t.equal(escapeSegment('a/b~c'), 'a~1b~0c', '~ first, then /');
@@ -33,7 +33,7 @@ t.test('PatchBuilder creates parents once and never aliases op values', async (t
 
 t.test('TtlCache: expiry, size bound, TTL 0 disables', async (t) => {
   let now = 0;
-  const c = new TtlCache<number>(100, 2, () => now);
+  const c = new TtlCache<number>({ maxEntries: 2, defaultTtlMs: 100, now: () => now });
   c.set('a', 1);
   c.set('b', 2);
   c.set('c', 3);
@@ -41,7 +41,11 @@ t.test('TtlCache: expiry, size bound, TTL 0 disables', async (t) => {
   t.equal(c.get('b'), 2);
   now = 100;
   t.equal(c.get('b'), undefined, 'expired at ttl');
-  const off = new TtlCache<number>(0, 10, () => now);
+  const off = new TtlCache<number>({ maxEntries: 10, now: () => now });
   off.set('a', 1);
   t.equal(off.get('a'), undefined);
+  off.set('a', 1, 50);
+  t.equal(off.get('a'), 1, 'a ttl given to set overrides the default');
+  now = 150;
+  t.equal(off.get('a'), undefined, 'per-entry ttl expires');
 });

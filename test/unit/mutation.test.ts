@@ -1,7 +1,7 @@
 import t from 'tap';
 import path from 'node:path';
 import fjp from 'fast-json-patch';
-import { planInjection, INIT_CONTAINER_NAME, type Plan } from '../../src/mutation/plan.js';
+import { planInjection, INIT_CONTAINER_NAME, type InjectionPlan } from '../../src/mutation/plan.js';
 import { INJECTED } from '../../src/mutation/annotations.js';
 import { evaluateObject } from '../../src/rules/evaluate.js';
 import type { ResolvedRefs } from '../../src/workload/types.js';
@@ -31,7 +31,7 @@ function annotate(obj: any, ann: Record<string, string>): any {
   return obj;
 }
 
-function apply(obj: unknown, plan: Plan): any {
+function apply(obj: unknown, plan: InjectionPlan): any {
   if (plan.action !== 'patch') throw new Error(`expected a patch, got ${plan.action}/${plan.reason}`);
   // validate=true: every op must be applicable (parents exist, indexes valid)
   return fjp.applyPatch(structuredClone(obj), plan.patch as fjp.Operation[], true, false).newDocument;
@@ -133,7 +133,7 @@ t.test('the global settings reach the init step: concurrent = 10 is split out at
 
 t.test('no patch when nothing is needed or allowed', async (t) => {
   const ann = { 'gitlab-runner-admission/token-secret': 'gitlab-runner-tokens' };
-  const reason = (p: Plan) => (p.action === 'none' ? p.reason : 'patch');
+  const reason = (p: InjectionPlan) => (p.action === 'none' ? p.reason : 'patch');
 
   t.equal(reason(planInjection(deployment(), { kind: 'Deployment', resolved: refs() })), 'no-token-source', 'no token source');
   const noSource = planInjection(deployment(), { kind: 'Deployment', resolved: refs() });
