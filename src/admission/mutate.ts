@@ -1,10 +1,12 @@
 import { formatWarning } from '../findings/format.js';
 import type { Finding } from '../findings/types.js';
 import { encodePatch } from '../mutation/patch.js';
-import { MUTATE_KINDS, planInjection, type InjectionPlan } from '../mutation/plan.js';
+import { WORKLOAD_KINDS } from '../runner/facts.js';
+import { planInjection, type InjectionPlan } from '../mutation/plan.js';
 import { effectiveMode } from '../policy/mode.js';
+import { MAX_WARNINGS } from '../policy/decide.js';
 import { refOf } from '../findings/ref.js';
-import type { Mode } from '../settings/settings.js';
+import type { Mode } from '../policy/mode.js';
 import { allow, type AdmissionRequest, type AdmissionResponse } from './review.js';
 import type { ReviewOutcome, ValidateDeps } from './validate.js';
 
@@ -16,8 +18,6 @@ import type { ReviewOutcome, ValidateDeps } from './validate.js';
  * Lookups are made only when the cheap, lookup-free pass says the object is a runner workload
  * that might need a registration step, so unrelated objects cost no API call.
  */
-
-const MAX_WARNINGS = 10;
 const NOT_RELEVANT = new Set(['not-a-workload', 'not-a-runner']);
 
 export async function mutateRequest(req: AdmissionRequest, pathMode: Mode, deps: ValidateDeps, deadline: number): Promise<ReviewOutcome> {
@@ -25,7 +25,7 @@ export async function mutateRequest(req: AdmissionRequest, pathMode: Mode, deps:
   // DELETE/CONNECT carry nothing to inject into; subresources (status, scale) have no pod spec.
   if ((req.operation !== 'CREATE' && req.operation !== 'UPDATE') || req.subResource || req.object === undefined) return skip();
   const kind = req.kind.kind;
-  if (!MUTATE_KINDS.has(kind)) return skip();
+  if (!WORKLOAD_KINDS.has(kind)) return skip();
   const obj = req.object;
   const mode = effectiveMode(pathMode, obj);
   const ns = req.namespace;

@@ -15,8 +15,6 @@ import { classifyToken } from '../tokens/index.js';
 import { analyzeWorkload, getPodSpec, runProvenance } from '../workload/index.js';
 import type { ContainerAnalysis, EnvEntry, ResolvedRefs, WorkloadAnalysis } from '../workload/types.js';
 import {
-  CHART_REGISTRATION_KEY,
-  CHART_RUNNER_KEY,
   INJECTED as INJECTED_ANNOTATION,
   TOKEN_SECRET,
   injectionDisabled,
@@ -26,6 +24,7 @@ import { PatchBuilder, type JsonPatchOp } from './patch.js';
 import { SCRIPT_MARK, preStopCommand, registerScript } from './script.js';
 import { verifySplit } from './split.js';
 import { refOf } from '../findings/ref.js';
+import { CHART_KEYS, TOKEN_ENV, WORKLOAD_KINDS } from '../runner/facts.js';
 import { isRecord } from '../util/is-record.js';
 
 /**
@@ -38,7 +37,6 @@ import { isRecord } from '../util/is-record.js';
 export const INIT_CONTAINER_NAME = 'register-runner';
 export const WRITABLE_VOLUME = 'gra-runner-config';
 export const TEMPLATE_MOUNT_CANDIDATES = ['/configmaps', '/gra-configmaps'];
-export const MUTATE_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Pod']);
 
 export type SkipReason =
   | 'not-a-workload'
@@ -132,10 +130,10 @@ function planToken(
   if (ts) {
     const srcText = `Secret ${ts.name}`;
     if (ts.explicitKey === 'registration') {
-      return { ok: true, plan: { env: [secretKeyEnv('REGISTRATION_TOKEN', ts.name, ts.registrationKey, false)], flows: ['registration'], text: `registration token from ${srcText} key ${ts.registrationKey}`, sourceText: srcText } };
+      return { ok: true, plan: { env: [secretKeyEnv(TOKEN_ENV.registration, ts.name, ts.registrationKey, false)], flows: ['registration'], text: `registration token from ${srcText} key ${ts.registrationKey}`, sourceText: srcText } };
     }
     if (ts.explicitKey === 'runner') {
-      return { ok: true, plan: { env: [secretKeyEnv('CI_SERVER_TOKEN', ts.name, ts.runnerKey, false)], flows: ['authentication'], text: `authentication token from ${srcText} key ${ts.runnerKey}`, sourceText: srcText } };
+      return { ok: true, plan: { env: [secretKeyEnv(TOKEN_ENV.auth, ts.name, ts.runnerKey, false)], flows: ['authentication'], text: `authentication token from ${srcText} key ${ts.runnerKey}`, sourceText: srcText } };
     }
     // present only when the lookups were allowed to read Secrets (settings.kube.readSecrets)
     const data = resolved?.secrets.get(ts.name);
@@ -146,12 +144,12 @@ function planToken(
       if (run) {
         const k = classifyToken(run).cls.kind;
         if (k === 'registration' || k === 'other-gitlab') return { ok: false, reason: 'bad', text: `${srcText} key ${ts.runnerKey} does not hold an authentication token` };
-        return { ok: true, plan: { env: [secretKeyEnv('CI_SERVER_TOKEN', ts.name, ts.runnerKey, false)], flows: ['authentication'], text: `authentication token from ${srcText} key ${ts.runnerKey}`, sourceText: srcText } };
+        return { ok: true, plan: { env: [secretKeyEnv(TOKEN_ENV.auth, ts.name, ts.runnerKey, false)], flows: ['authentication'], text: `authentication token from ${srcText} key ${ts.runnerKey}`, sourceText: srcText } };
       }
       if (reg) {
         const k = classifyToken(reg).cls.kind;
         if (k === 'auth' || k === 'other-gitlab') return { ok: false, reason: 'bad', text: `${srcText} key ${ts.registrationKey} does not hold a registration token` };
-        return { ok: true, plan: { env: [secretKeyEnv('REGISTRATION_TOKEN', ts.name, ts.registrationKey, false)], flows: ['registration'], text: `registration token from ${srcText} key ${ts.registrationKey}`, sourceText: srcText } };
+        return { ok: true, plan: { env: [secretKeyEnv(TOKEN_ENV.registration, ts.name, ts.registrationKey, false)], flows: ['registration'], text: `registration token from ${srcText} key ${ts.registrationKey}`, sourceText: srcText } };
       }
       return { ok: false, reason: 'bad', text: `${srcText} has neither ${ts.runnerKey} nor ${ts.registrationKey} set` };
     }
@@ -160,7 +158,7 @@ function planToken(
     return {
       ok: true,
       plan: {
-        env: [secretKeyEnv('CI_SERVER_TOKEN', ts.name, ts.runnerKey, true), secretKeyEnv('REGISTRATION_TOKEN', ts.name, ts.registrationKey, true)],
+        env: [secretKeyEnv(TOKEN_ENV.auth, ts.name, ts.runnerKey, true), secretKeyEnv(TOKEN_ENV.registration, ts.name, ts.registrationKey, true)],
         flows: ['authentication', 'registration'],
         text: `token from ${srcText} (key ${ts.runnerKey}, else ${ts.registrationKey})`,
         sourceText: srcText,
@@ -170,7 +168,7 @@ function planToken(
   // Implicit: the runner container already gets a token slot from a Secret.
   const implicit = c.env.filter(
     (e): e is EnvEntry & { source: { type: 'secretKeyRef'; name: string; key: string } } =>
-      (e.name === 'REGISTRATION_TOKEN' || e.name === 'CI_SERVER_TOKEN') && e.source.type === 'secretKeyRef',
+      (e.name === TOKEN_ENV.registration || e.name === TOKEN_ENV.auth) && e.source.type === 'secretKeyRef',
   );
   if (implicit.length === 0) return { ok: false, reason: 'none' };
   const env: Record<string, unknown>[] = [];
@@ -179,10 +177,10 @@ function planToken(
   for (const e of implicit) {
     // The chart's key names tell the kind; the wrong slot is denied by the validating rules
     // (GRA204) and must not be copied into a registration step.
-    if (e.name === 'CI_SERVER_TOKEN' && e.source.key === CHART_REGISTRATION_KEY) return { ok: false, reason: 'bad', text: `CI_SERVER_TOKEN comes from key ${CHART_REGISTRATION_KEY}` };
-    if (e.name === 'REGISTRATION_TOKEN' && e.source.key === CHART_RUNNER_KEY) return { ok: false, reason: 'bad', text: `REGISTRATION_TOKEN comes from key ${CHART_RUNNER_KEY}` };
+    if (e.name === TOKEN_ENV.auth && e.source.key === CHART_KEYS.registrationToken) return { ok: false, reason: 'bad', text: `CI_SERVER_TOKEN comes from key ${CHART_KEYS.registrationToken}` };
+    if (e.name === TOKEN_ENV.registration && e.source.key === CHART_KEYS.runnerToken) return { ok: false, reason: 'bad', text: `REGISTRATION_TOKEN comes from key ${CHART_KEYS.runnerToken}` };
     env.push(secretKeyEnv(e.name, e.source.name, e.source.key, e.source.optional === true));
-    flows.push(e.name === 'CI_SERVER_TOKEN' ? 'authentication' : 'registration');
+    flows.push(e.name === TOKEN_ENV.auth ? 'authentication' : 'registration');
     parts.push(`${e.name} from Secret ${e.source.name} key ${e.source.key}`);
   }
   const names = [...new Set(implicit.map((e) => `Secret ${e.source.name}`))].join(', ');
@@ -235,7 +233,7 @@ function repair(
 
 export function planInjection(obj: unknown, opts: PlanOptions): InjectionPlan {
   const none = (reason: SkipReason, findings: Finding[] = []): InjectionPlan => ({ action: 'none', reason, findings });
-  if (!MUTATE_KINDS.has(opts.kind) || !isRecord(obj)) return none('not-a-workload');
+  if (!WORKLOAD_KINDS.has(opts.kind) || !isRecord(obj)) return none('not-a-workload');
   const ref = refOf(obj, opts.kind, opts.namespace ? { namespace: opts.namespace } : {});
   const at = (extra: Omit<Location, 'object'> = {}): Location => ({ object: ref, ...extra });
   const viewed = typeof obj.kind === 'string' ? obj : { ...obj, kind: opts.kind };
@@ -281,7 +279,7 @@ export function planInjection(obj: unknown, opts: PlanOptions): InjectionPlan {
   }
   const data = (src.kind === 'ConfigMap' ? opts.resolved.configMaps : opts.resolved.secrets).get(src.name);
   const lookupFailed = (reason: string): InjectionPlan => {
-    const hasImplicit = c.env.some((e) => (e.name === 'REGISTRATION_TOKEN' || e.name === 'CI_SERVER_TOKEN') && e.source.type === 'secretKeyRef');
+    const hasImplicit = c.env.some((e) => (e.name === TOKEN_ENV.registration || e.name === TOKEN_ENV.auth) && e.source.type === 'secretKeyRef');
     return none('lookup-failed', hasAnnotation || hasImplicit ? [makeFinding(NOT_INJECTED_LOOKUP, { reason }, at({ dataKey: src.key }))] : []);
   };
   if (data === undefined) {

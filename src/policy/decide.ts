@@ -2,7 +2,7 @@ import { describeLocation, formatDenial, formatWarning, sanitizeWarning } from '
 import type { Finding, ObjectRef } from '../findings/types.js';
 import type { AdmissionResponse } from '../admission/review.js';
 import { allow, deny } from '../admission/review.js';
-import type { Mode } from '../settings/settings.js';
+import type { Mode } from '../policy/mode.js';
 
 /**
  * Findings + mode → the AdmissionResponse. Pure.
@@ -17,7 +17,7 @@ export interface Decision {
 }
 
 /** kubectl shows at most a screenful; the apiserver also caps total warning size. */
-const MAX_WARNINGS = 20;
+export const MAX_WARNINGS = 20;
 
 export function decide(uid: string, object: ObjectRef, findings: readonly Finding[], mode: Mode, extraWarnings: readonly string[] = []): Decision {
   const denies = findings.filter((f) => f.severity === 'deny');

@@ -9,14 +9,13 @@ import { configMapEntries, secretEntries, type DataEntry } from './data.js';
 import { checkSecretEntries, hasChartKeys } from './secret/check.js';
 import { workloadFindingsFor } from './workload/index.js';
 import { isRecord } from '../util/is-record.js';
+import { WORKLOAD_KINDS } from '../runner/facts.js';
 
 /**
  * The single entry from "a Kubernetes object" to "its findings". The webhook and the CLI
  * both call this, so they cannot disagree. Pure: anything fetched from the cluster comes in
  * through `resolved`.
  */
-
-export const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Pod']);
 
 /** A runner URL + token pair found in a config, for online verification (issue 6). */
 export interface Credential {

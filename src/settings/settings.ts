@@ -2,7 +2,11 @@
  * Process settings, read once from the environment (the chart sets these). Pure: takes
  * an env object so tests can pass their own.
  */
-export type Mode = 'enforce' | 'warn' | 'audit';
+import { MODES, type Mode } from '../policy/mode.js';
+
+// Re-exported for the edges that read a mode from their own input (paths, CLI flags).
+export { isMode, type Mode } from '../policy/mode.js';
+
 export type CertMode = 'dev' | 'files' | 'selfManaged' | 'certManager';
 
 export interface Settings {
@@ -25,7 +29,6 @@ export interface Settings {
   shutdownGraceMs: number;
 }
 
-const MODES: readonly Mode[] = ['enforce', 'warn', 'audit'];
 const CERT_MODES: readonly CertMode[] = ['dev', 'files', 'selfManaged', 'certManager'];
 
 export class SettingsError extends Error {}
@@ -83,8 +86,4 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     },
     shutdownGraceMs: int(env, 'GRA_SHUTDOWN_GRACE_MS', 20000, 0),
   };
-}
-
-export function isMode(x: unknown): x is Mode {
-  return typeof x === 'string' && (MODES as readonly string[]).includes(x);
 }

@@ -23,6 +23,7 @@ import type {
   WorkloadAnalysis,
 } from './types.js';
 import { isRecord } from '../util/is-record.js';
+import { CONFIG_FILE_ENV, NONROOT_CONFIG, ROOT_CONFIG, TOKEN_ENV } from '../runner/facts.js';
 
 /**
  * Pod-spec analysis of runner workloads. Facts: ../shared/SPEC.md §2, §4, §5; gitlab-runner
@@ -265,11 +266,8 @@ function sameDir(dir: FileLocation, dc: number, file: FileLocation, fc: number):
   return false;
 }
 
-// Default config file: root → /etc/gitlab-runner/config.toml, otherwise
-// $HOME/.gitlab-runner/config.toml (gitlab-runner commands/config.go getDefaultConfigFile).
-// HOME of the images' gitlab-runner user (uid 999) is /home/gitlab-runner.
-export const ROOT_CONFIG = '/etc/gitlab-runner/config.toml';
-export const NONROOT_CONFIG = '/home/gitlab-runner/.gitlab-runner/config.toml';
+// Default config file paths: src/runner/facts.ts.
+export { ROOT_CONFIG, NONROOT_CONFIG };
 
 // --- gitlab-runner command lines -------------------------------------------------------------
 
@@ -532,7 +530,7 @@ function configPathOf(inv: Invocation | undefined, ctx: Ctx, nonRoot: boolean): 
     if (v.kind === 'env' && v.entry?.source.type === 'value' && !hasExpansion(v.entry.source.value)) return v.entry.source.value;
     return undefined;
   }
-  const envCfg = findEnv(ctx.env, 'CONFIG_FILE');
+  const envCfg = findEnv(ctx.env, CONFIG_FILE_ENV);
   if (envCfg) return envCfg.source.type === 'value' && !hasExpansion(envCfg.source.value) ? envCfg.source.value : undefined;
   return nonRoot ? NONROOT_CONFIG : ROOT_CONFIG;
 }
@@ -546,9 +544,9 @@ function envSlot(ctx: Ctx, name: string): ValueRef | undefined {
 function registerInfo(inv: Invocation, ctx: Ctx, nonRoot: boolean, envField: (e: EnvEntry) => string): RegisterInfo {
   const r: RegisterInfo = { invocation: inv, reserved: [] };
   const pick = (flag: string, env: string): ValueRef | undefined => flagOf(inv, flag)?.value ?? envSlot(ctx, env);
-  const reg = pick('registration-token', 'REGISTRATION_TOKEN');
+  const reg = pick('registration-token', TOKEN_ENV.registration);
   if (reg) r.registrationToken = reg;
-  const tok = pick('token', 'CI_SERVER_TOKEN');
+  const tok = pick('token', TOKEN_ENV.auth);
   if (tok) r.token = tok;
   const tmpl = pick('template-config', 'TEMPLATE_CONFIG_FILE');
   if (tmpl) r.templateConfig = tmpl;

@@ -12,6 +12,7 @@ import type {
   ValueRef,
   WorkloadAnalysis,
 } from '../../workload/types.js';
+import { CHART_KEYS, TOKEN_ENV } from '../../runner/facts.js';
 import { makeFinding, type Location, type RuleDef } from '../rule.js';
 import {
   AUTH_TOKEN_IN_REGISTRATION_SLOT,
@@ -138,7 +139,7 @@ function slotUses(c: ContainerAnalysis, resolved: ResolvedRefs | undefined): Slo
   };
   // The runner's own env names have a fixed meaning (commands/register.go env tags).
   for (const e of c.env) {
-    const slot: Slot | undefined = e.name === 'CI_SERVER_TOKEN' ? 'auth' : e.name === 'REGISTRATION_TOKEN' ? 'registration' : undefined;
+    const slot: Slot | undefined = e.name === TOKEN_ENV.auth ? 'auth' : e.name === TOKEN_ENV.registration ? 'registration' : undefined;
     if (slot) push({ slot, c, where: `env ${e.name}`, field: e.field, entry: e, value: envValue(e, resolved), literal: e.source.type === 'value' });
   }
   // Any other variable means what the command line does with it (SPEC §5).
@@ -184,11 +185,11 @@ function checkSlots(c: ContainerAnalysis, resolved: ResolvedRefs | undefined, ou
       }
       if (u.literal && plainWorthy(cl, true)) out.add(TOKEN_AS_PLAIN_VALUE, { token: cl.redacted, what: describeToken(cls), where: u.where }, at);
     }
-    // The chart's key names say which kind a key holds (SPEC §4); visible without a lookup.
+    // The chart's key names say which kind a key holds (the official chart's templates/deployment.yaml, src/runner/facts.ts); visible without a lookup.
     if (e && e.source.type === 'secretKeyRef' && !wrongKind) {
       const key = e.source.key;
-      const expected = u.slot === 'auth' ? 'runner-token' : 'runner-registration-token';
-      const other = u.slot === 'auth' ? 'runner-registration-token' : 'runner-token';
+      const expected = u.slot === 'auth' ? CHART_KEYS.runnerToken : CHART_KEYS.registrationToken;
+      const other = u.slot === 'auth' ? CHART_KEYS.registrationToken : CHART_KEYS.runnerToken;
       if (key === other) {
         // with a lookup that shows the value is in fact the right kind, only the naming is off
         let sev: Finding['severity'] | undefined;
