@@ -128,7 +128,7 @@ function freePort() {
     const s = net.createServer();
     s.once('error', reject);
     s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
+      const { port } = /** @type {import('node:net').AddressInfo} */ (s.address());
       s.close(() => resolve(port));
     });
   });
@@ -418,7 +418,10 @@ async function runAll() {
 
 runAll().then(
   (ok) => {
-    if (PROFILE) process.removeListener('exit', cleanup), process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+    if (PROFILE) {
+      process.removeListener('exit', cleanup);
+      process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+    }
     process.exit(!ok && process.env.BENCH_STRICT === '1' ? 1 : 0);
   },
   (err) => {

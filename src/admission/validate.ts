@@ -8,7 +8,7 @@ import type { Mode } from '../policy/mode.js';
 import type { ResolvedRefs } from '../workload/types.js';
 import { LEGACY_AMBIGUOUS_TOKEN } from '../rules/config/rules.js';
 import { LEGACY_TOKEN_CONFIRMED, LEGACY_TOKEN_REJECTED } from '../rules/gitlab/rules.js';
-import { allow, type AdmissionRequest, type AdmissionResponse } from './review.js';
+import { allow, respond, type AdmissionRequest, type AdmissionResponse } from './review.js';
 
 /**
  * One validating review, from parsed request to response. The only async parts are the
@@ -66,8 +66,8 @@ export async function validateRequest(req: AdmissionRequest, pathMode: Mode, dep
     extraWarnings.push(...v.warnings);
     dropSettledLegacyFindings(findings, v.findings);
   }
-  const d = decide(req.uid, ref, findings, mode, extraWarnings);
-  return { response: d.response, decision: d.decision, mode, object: ref, ruleIds: [...new Set(findings.map((f) => f.ruleId))], findings };
+  const v = decide(ref, findings, mode, extraWarnings);
+  return { response: respond(req.uid, v), decision: v.decision, mode, object: ref, ruleIds: [...new Set(findings.map((f) => f.ruleId))], findings };
 }
 
 /**

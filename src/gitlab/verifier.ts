@@ -128,7 +128,7 @@ interface Answer {
   outcome: RequestEvent['outcome'];
   status?: number;
   /** transport error code (ECONNREFUSED, …): safe to print, never the error message */
-  code?: string;
+  code?: string | undefined;
 }
 
 const NETWORK_OUTCOMES = new Set<VerifyOutcome>(['timeout', 'network-error', 'server-error', 'unexpected-status']);

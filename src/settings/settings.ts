@@ -23,7 +23,7 @@ export interface Settings {
   /** total time budget for one review, ms; never above the apiserver's ?timeout= */
   reviewBudgetMs: number;
   kube: { lookups: boolean; readSecrets: boolean; timeoutMs: number; cacheTtlMs: number };
-  gitlab: { verify: boolean; allowlist: string[]; caFile?: string; budgetMs: number };
+  gitlab: { verify: boolean; allowlist: string[]; caFile?: string | undefined; budgetMs: number };
   service: { name: string; namespace: string };
   webhookConfigNames: { validating: string; mutating: string };
   shutdownGraceMs: number;

@@ -157,7 +157,7 @@ listen_address = ":9252"
   t.equal(readFileSync(path.join(s.log, 'tpl-2.toml'), 'utf8'), mirror.runners[1]);
   const cfg = readFileSync(s.config, 'utf8');
   t.match(cfg, /^concurrent = 4$/m);
-  t.match(cfg, /\[session_server\]\n  session_timeout = 1800/, 'a global table after a runner goes to the global part');
+  t.match(cfg, /\[session_server\]\n {2}session_timeout = 1800/, 'a global table after a runner goes to the global part');
   t.match(cfg, /name = "one"[\s\S]*name = "two"/);
 });
 

@@ -231,7 +231,7 @@ function checkReserved(c: ContainerAnalysis, r: RegisterInfo, resolved: Resolved
   const tokVal = tok?.state === 'known' ? tok.raw.trim() : undefined;
   const regVal = reg?.state === 'known' ? reg.raw.trim() : undefined;
   let severity: Finding['severity'] | undefined;
-  let token = '';
+  let token: string;
   if (tokVal !== undefined && tokVal !== '' && !isGlrt(tokVal)) return; // verify path: reserved options are not checked
   if (tokVal !== undefined && isGlrt(tokVal)) {
     severity = 'deny';
