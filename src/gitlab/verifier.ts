@@ -19,7 +19,7 @@ import { makeFinding, type Location } from '../rules/rule.js';
 import { LEGACY_TOKEN_CONFIRMED, LEGACY_TOKEN_REJECTED, RUNNER_ORPHANED, TOKEN_REJECTED } from '../rules/gitlab/rules.js';
 import type { Settings } from '../settings/settings.js';
 import { classifyToken } from '../tokens/index.js';
-import { baseUrlOf, compileAllowlist, displayUrl, matchAllowlist, originOf, type GitlabBase } from './allowlist.js';
+import { baseUrlOf, compileAllowlist, displayUrl, matchAllowlist, originOf, withoutCredentials, type GitlabBase } from './allowlist.js';
 import { Breakers } from './breaker.js';
 import { TtlCache } from '../util/ttl-cache.js';
 import { cacheKey } from './cache-key.js';
@@ -240,7 +240,14 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
       const base = matchAllowlist(allowlist, item.url);
       if (!base) {
         results[i] = { outcome: 'not-allowed', source: 'none' };
-        warnings.add(`GitLab verification skipped: ${displayUrl(item.url)} is not on the allowlist`);
+        // userinfo never matches (it is where people paste passwords, and a request is never
+        // sent with it); on an allowlisted host say so, rather than "not on the allowlist".
+        const bare = withoutCredentials(item.url);
+        if (bare !== undefined && matchAllowlist(allowlist, bare)) {
+          warnings.add(`GitLab verification skipped: the runner url ${displayUrl(item.url)} holds credentials; remove them from config.toml (token ${redacted} not verified)`);
+        } else {
+          warnings.add(`GitLab verification skipped: ${displayUrl(item.url)} is not on the allowlist`);
+        }
         continue;
       }
       const baseUrl = baseUrlOf(base);

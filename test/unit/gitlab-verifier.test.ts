@@ -142,6 +142,18 @@ t.test('URLs off the allowlist are never called', async (t) => {
   t.notMatch(r.warnings.join('\n'), /secretvalue/, 'credentials in a url are not echoed');
 });
 
+t.test('credentials in a runner url on an allowlisted host: said as such, never sent, never echoed', async (t) => {
+  const s = setup(() => 200);
+  const r = await s.run([item(AUTH, 'https://bot:glpat-secretvalue1234567890@gitlab.example.com/')]);
+  t.equal(s.calls.length, 0, 'no request: the url is not verified as written');
+  t.same(r.results.map((x) => x.outcome), ['not-allowed']);
+  const w = r.warnings.join('\n');
+  t.match(w, /https:\/\/\(credentials removed\)@gitlab\.example\.com holds credentials; remove them from config\.toml/);
+  t.notMatch(w, /not on the allowlist/, 'the host is on the allowlist: not the reason');
+  t.notMatch(w + s.lines.join(''), /secretvalue|bot:/, 'the credentials appear in no warning and no log line');
+  t.notMatch(w, new RegExp(AUTH), 'nor the whole token');
+});
+
 t.test('cache: a second review of the same (url, token) makes no request', async (t) => {
   const s = setup(() => 403);
   const first = await s.run([item(AUTH)]);
