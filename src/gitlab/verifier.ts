@@ -15,8 +15,8 @@
 import { performance } from 'node:perf_hooks';
 import type pino from 'pino';
 import type { Finding } from '../findings/types.js';
-import { makeFinding, type Location } from '../rules/rule.js';
-import { LEGACY_TOKEN_CONFIRMED, LEGACY_TOKEN_REJECTED, RUNNER_ORPHANED, TOKEN_REJECTED } from '../rules/gitlab/rules.js';
+import type { Location } from '../rules/rule.js';
+import { verifyFindings } from '../rules/gitlab/check.js';
 import type { Settings } from '../settings/settings.js';
 import { classifyToken } from '../tokens/index.js';
 import { baseUrlOf, compileAllowlist, displayUrl, matchAllowlist, originOf, withoutCredentials, type GitlabBase } from './allowlist.js';
@@ -309,16 +309,11 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
       }
       results[entry.i] = { outcome: a.outcome, source: entry.source, baseUrl, ...(a.status !== undefined ? { status: a.status } : {}) };
       const at: Location = { ...item.at, token: prep.redacted };
-      const params = { url: baseUrl, token: prep.redacted };
       switch (a.outcome) {
         case 'valid':
-          if (prep.legacy) findings.push(makeFinding(LEGACY_TOKEN_CONFIRMED, params, at));
-          break;
         case 'rejected':
-          findings.push(makeFinding(prep.legacy ? LEGACY_TOKEN_REJECTED : TOKEN_REJECTED, params, at));
-          break;
         case 'orphaned':
-          findings.push(makeFinding(RUNNER_ORPHANED, params, at));
+          findings.push(...verifyFindings(a.outcome, { url: baseUrl, redacted: prep.redacted, legacy: prep.legacy }, at));
           break;
         case 'timeout':
           warnings.add(`GitLab at ${baseUrl} did not answer within ${cfg.budgetMs} ms; token ${prep.redacted} not verified`);
