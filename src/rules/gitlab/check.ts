@@ -4,10 +4,10 @@ import { LEGACY_TOKEN_CONFIRMED, LEGACY_TOKEN_REJECTED, RUNNER_ORPHANED, TOKEN_R
 
 /**
  * What GitLab's answer to `POST /api/v4/runners/verify` means for one token (GitLab
- * `lib/api/ci/runner.rb` `post '/verify'`; docs "Runners API", "Verify authentication for a registered runner"): 200 the token authenticates a
- * runner, 403 it does not (unknown, revoked, expired or rotated), 422 the runner is gone
- * (orphaned). Pure; the adapter (src/gitlab/verifier.ts) makes the call and says why an answer
- * is missing.
+ * `lib/api/ci/runner.rb` `post '/verify'`; GitLab docs, Runners API, "Verify authentication for
+ * a registered runner"): 200 the token authenticates a runner, 403 it does not (unknown,
+ * revoked, expired or rotated), 422 the runner is gone (orphaned). Pure; the adapter
+ * (src/gitlab/verifier.ts) makes the call and says why an answer is missing.
  */
 export type VerifyAnswer = 'valid' | 'rejected' | 'orphaned';
 
