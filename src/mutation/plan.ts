@@ -13,7 +13,7 @@ import {
 } from '../rules/mutation/rules.js';
 import { classifyToken } from '../tokens/index.js';
 import { analyzeWorkload, getPodSpec, runProvenance } from '../workload/index.js';
-import type { ContainerAnalysis, EnvEntry, ResolvedRefs, WorkloadAnalysis } from '../workload/types.js';
+import type { ContainerAnalysis, EnvEntry, MountInfo, ResolvedRefs, WorkloadAnalysis } from '../workload/types.js';
 import {
   INJECTED as INJECTED_ANNOTATION,
   TOKEN_SECRET,
@@ -203,14 +203,8 @@ function isOurs(c: unknown): boolean {
  * init step (never in last-applied) stays. Restore exactly what such a merge can revert — the
  * emptyDir volume and the runner's mount of the config directory — and nothing else.
  */
-function repair(
-  obj: Record<string, unknown>,
-  init: Record<string, unknown>,
-  spec: Record<string, unknown>,
-  podSegs: string[],
-  runner: ContainerAnalysis | undefined,
-  ref: ObjectRef,
-): InjectionPlan {
+function buildRepair(t: RepairTarget): InjectionPlan {
+  const { obj, init, spec, podSegs, runner, ref } = t;
   const first = arr(init.volumeMounts)[0];
   if (!runner || !isRecord(first) || typeof first.name !== 'string' || typeof first.mountPath !== 'string') {
     return { action: 'none', reason: 'already-injected', findings: [] };
@@ -231,8 +225,61 @@ function repair(
   };
 }
 
+/** An eligible workload: everything buildPatch needs, read off the object and the lookups. */
+interface InjectTarget {
+  kind: 'inject';
+  obj: Record<string, unknown>;
+  ref: ObjectRef;
+  analysis: WorkloadAnalysis;
+  spec: Record<string, unknown>;
+  podSegs: string[];
+  /** the container that runs `gitlab-runner run` */
+  container: ContainerAnalysis;
+  /** where it reads config.toml: a file on a mounted volume */
+  config: { path: string; mount: MountInfo; volumePath: string };
+  /** the runner config source (ConfigMap/Secret key) and why it needs registering */
+  source: { kind: string; name: string; key: string };
+  sourceText: string;
+  why: string;
+  token: TokenPlan;
+  /** the user named a token Secret: skips of the shape step are worth a finding */
+  hasAnnotation: boolean;
+}
+
+/** Our own init container is there but a re-apply reverted part of what came with it. */
+interface RepairTarget {
+  kind: 'repair';
+  obj: Record<string, unknown>;
+  ref: ObjectRef;
+  init: Record<string, unknown>;
+  spec: Record<string, unknown>;
+  podSegs: string[];
+  runner: ContainerAnalysis | undefined;
+}
+
+export type InjectionTarget = InjectTarget | RepairTarget;
+
+export type Eligibility =
+  | { eligible: false; reason: SkipReason; findings: Finding[] }
+  | { eligible: true; target: InjectionTarget };
+
+/** Given the raw object and what the lookups read: a patch, or the reason there is none. */
 export function planInjection(obj: unknown, opts: PlanOptions): InjectionPlan {
-  const none = (reason: SkipReason, findings: Finding[] = []): InjectionPlan => ({ action: 'none', reason, findings });
+  const e = injectionEligibility(obj, opts);
+  if (!e.eligible) return { action: 'none', reason: e.reason, findings: e.findings };
+  return buildPatch(e.target);
+}
+
+export function buildPatch(target: InjectionTarget): InjectionPlan {
+  return target.kind === 'repair' ? buildRepair(target) : buildInjection(target);
+}
+
+/**
+ * Does this workload need a registration step, and can one be added? Either the reason it
+ * cannot (with a finding when the user asked for injection) or the target buildPatch works on.
+ */
+export function injectionEligibility(obj: unknown, opts: PlanOptions): Eligibility {
+  const none = (reason: SkipReason, findings: Finding[] = []): Eligibility => ({ eligible: false, reason, findings });
   if (!WORKLOAD_KINDS.has(opts.kind) || !isRecord(obj)) return none('not-a-workload');
   const ref = refOf(obj, opts.kind, opts.namespace ? { namespace: opts.namespace } : {});
   const at = (extra: Omit<Location, 'object'> = {}): Location => ({ object: ref, ...extra });
@@ -254,11 +301,12 @@ export function planInjection(obj: unknown, opts: PlanOptions): InjectionPlan {
   const existing = arr(spec.initContainers).find((c) => isRecord(c) && c.name === INIT_CONTAINER_NAME);
   if (existing !== undefined) {
     if (!isOurs(existing)) return none('registers-already');
-    return repair(obj, existing as Record<string, unknown>, spec, podSegs, runIdx.length === 1 ? runIdx[0]!.c : undefined, ref);
+    const runner = runIdx.length === 1 ? runIdx[0]!.c : undefined;
+    return { eligible: true, target: { kind: 'repair', obj, ref, init: existing as Record<string, unknown>, spec, podSegs, runner } };
   }
   if (runIdx.length === 0) return none('no-run');
   const hasAnnotation = tokenSecretRef(obj) !== undefined;
-  const unsupported = (reason: string): InjectionPlan =>
+  const unsupported = (reason: string): Eligibility =>
     none('unsupported', hasAnnotation ? [makeFinding(NOT_INJECTED_UNSUPPORTED, { reason }, at())] : []);
   if (runIdx.length > 1) return unsupported('more than one container runs `gitlab-runner run`');
   const { c, i: ci } = runIdx[0]!;
@@ -278,7 +326,7 @@ export function planInjection(obj: unknown, opts: PlanOptions): InjectionPlan {
     return none('no-lookups', hasAnnotation ? [makeFinding(NOT_INJECTED_NO_LOOKUPS, {}, at({ field: `metadata.annotations[${TOKEN_SECRET}]` }))] : []);
   }
   const data = (src.kind === 'ConfigMap' ? opts.resolved.configMaps : opts.resolved.secrets).get(src.name);
-  const lookupFailed = (reason: string): InjectionPlan => {
+  const lookupFailed = (reason: string): Eligibility => {
     const hasImplicit = c.env.some((e) => (e.name === TOKEN_ENV.registration || e.name === TOKEN_ENV.auth) && e.source.type === 'secretKeyRef');
     return none('lookup-failed', hasAnnotation || hasImplicit ? [makeFinding(NOT_INJECTED_LOOKUP, { reason }, at({ dataKey: src.key }))] : []);
   };
@@ -313,10 +361,41 @@ export function planInjection(obj: unknown, opts: PlanOptions): InjectionPlan {
   const split = verifySplit(text);
   if (!split.ok) return none('unsafe-split', [makeFinding(NOT_INJECTED_UNSAFE_SPLIT, { reason: split.reason }, at({ dataKey: src.key }))]);
 
-  // --- shape of the injection ---
+  return {
+    eligible: true,
+    target: {
+      kind: 'inject',
+      obj,
+      ref,
+      analysis: a,
+      spec,
+      podSegs,
+      container: c,
+      config: { path: loc.path, mount: loc.mount, volumePath: loc.volumePath },
+      source: src,
+      sourceText,
+      why,
+      token: token.plan,
+      hasAnnotation,
+    },
+  };
+}
+
+/** The JSON Patch for an eligible workload: init container, writable volume, preStop, record. */
+function buildInjection(t: InjectTarget): InjectionPlan {
+  const { obj, ref, spec, podSegs, container: c, sourceText, why, hasAnnotation } = t;
+  const a = t.analysis;
+  const token = { plan: t.token };
+  const loc = t.config;
+  const at = (extra: Omit<Location, 'object'> = {}): Location => ({ object: ref, ...extra });
+  const unsupported = (reason: string): InjectionPlan => ({
+    action: 'none',
+    reason: 'unsupported',
+    findings: hasAnnotation ? [makeFinding(NOT_INJECTED_UNSUPPORTED, { reason }, at())] : [],
+  });
   const containers = arr(spec.containers);
   const runner = containers[c.index];
-  if (!isRecord(runner)) return none('no-run');
+  if (!isRecord(runner)) return { action: 'none', reason: 'no-run', findings: [] };
   const image = typeof runner.image === 'string' && runner.image ? runner.image : undefined;
   if (!image) return unsupported('the runner container has no image');
   const configPath = posix.normalize(loc.path);
