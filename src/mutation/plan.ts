@@ -11,7 +11,7 @@ import {
   NOT_INJECTED_UNSAFE_SPLIT,
   NOT_INJECTED_UNSUPPORTED,
 } from '../rules/mutation/rules.js';
-import { classifyToken } from '../tokens/index.js';
+import { classifyToken, isPlaceholderLike, isRealToken } from '../tokens/index.js';
 import { analyzeWorkload, getPodSpec, runProvenance } from '../workload/index.js';
 import type { ContainerAnalysis, EnvEntry, MountInfo, ResolvedRefs, WorkloadAnalysis } from '../workload/types.js';
 import {
@@ -107,9 +107,8 @@ function copiedEnv(container: Record<string, unknown>): Record<string, unknown>[
     // like a token is not duplicated either (the validating rules report it on the runner).
     if (isRecord(e.valueFrom) && e.valueFrom.secretKeyRef !== undefined) continue;
     if (typeof e.value === 'string') {
-      const k = classifyToken(e.value).cls.kind;
-      if (k !== 'empty' && k !== 'placeholder' && k !== 'unknown') continue;
-      if (k === 'unknown' && (classifyToken(e.value).cls as { looksSecret?: boolean }).looksSecret) continue;
+      const cls = classifyToken(e.value).cls;
+      if (isRealToken(cls) || cls.kind === 'env-reference') continue;
     }
     out.push(structuredClone(e));
   }
@@ -341,8 +340,7 @@ export function injectionEligibility(obj: unknown, opts: PlanOptions): Eligibili
 
   const needy = parsed.runners.filter((r) => {
     if (r.token === undefined) return true;
-    const k = classifyToken(r.token).cls.kind;
-    return k === 'empty' || k === 'placeholder';
+    return isPlaceholderLike(classifyToken(r.token).cls);
   });
   if (needy.length === 0) return none('not-needed');
   if (needy.length !== parsed.runners.length) return unsupported(`${sourceText} mixes [[runners]] with and without a token; registering all would replace the working ones`);

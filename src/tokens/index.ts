@@ -3,4 +3,4 @@ export { classifyToken } from './classify.js';
 export { describeToken, escapeInvisible, redactToken } from './redact.js';
 export { crc32, crc32Base36 } from './crc.js';
 export { OTHER_GITLAB_PREFIXES, parseRoutable } from './shape.js';
-export { isAuthToken, isPlaceholderLike, isRealToken, isRegistrationToken } from './predicates.js';
+export { isGitlabToken, isPlaceholderLike, isPrefixedToken, isRealToken } from './predicates.js';

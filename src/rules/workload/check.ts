@@ -1,6 +1,6 @@
 import { parseRunnerConfig } from '../../config/index.js';
 import type { Finding, ObjectRef } from '../../findings/types.js';
-import { classifyToken, describeToken, type Classification } from '../../tokens/index.js';
+import { classifyToken, describeToken, isPrefixedToken, isRealToken, type Classification } from '../../tokens/index.js';
 import { analyzeWorkload, parseImage, resolvePath, runProvenance } from '../../workload/index.js';
 import type {
   ContainerAnalysis,
@@ -206,10 +206,7 @@ function checkSlots(c: ContainerAnalysis, resolved: ResolvedRefs | undefined, ou
 
 /** Real tokens by shape; unprefixed ones only when a token slot says they are tokens. */
 function plainWorthy(cl: Classification, inSlot: boolean): boolean {
-  const k = cl.cls.kind;
-  if (k === 'registration' || k === 'auth' || k === 'other-gitlab') return true;
-  if (!inSlot) return false;
-  return k === 'legacy-ambiguous' || (k === 'unknown' && cl.cls.looksSecret === true);
+  return inSlot ? isRealToken(cl.cls) : isPrefixedToken(cl.cls);
 }
 
 function checkPlainEnv(c: ContainerAnalysis, skip: Set<string>, out: Out): void {
