@@ -66,14 +66,6 @@ export function renewalDue(notBefore: Date, notAfter: Date, now: Date, policy: R
   return now.getTime() >= renewAt;
 }
 
-/** The moment renewalDue first becomes true for a cert (for logs and metrics). */
-export function renewalTime(notBefore: Date, notAfter: Date, policy: RotationPolicy): Date {
-  const frac = policy.renewAtFraction ?? DEFAULTS.renewAtFraction;
-  const minRemaining = policy.minRemainingMs ?? DEFAULTS.minRemainingMs;
-  const life = notAfter.getTime() - notBefore.getTime();
-  return new Date(Math.min(notBefore.getTime() + life * frac, notAfter.getTime() - minRemaining));
-}
-
 function requiredHosts(policy: RotationPolicy): string[] {
   return [...serviceDnsNames(policy.service, policy.namespace), ...(policy.extraDns ?? [])];
 }

@@ -1,12 +1,14 @@
 import t from 'tap';
 import fjp from 'fast-json-patch';
-import { PatchBuilder, encodePatch, escapeSegment, pointer, segmentsOf } from '../../src/mutation/patch.js';
+import { PatchBuilder, encodePatch, escapeSegment, pointer } from '../../src/mutation/patch.js';
 import { TtlCache } from '../../src/util/ttl-cache.js';
 
 t.test('RFC 6901 escaping round-trips', async (t) => {
   t.equal(escapeSegment('a/b~c'), 'a~1b~0c', '~ first, then /');
   t.equal(escapeSegment('~1'), '~01', 'a literal ~1 is not mistaken for an escaped /');
   t.equal(pointer(['metadata', 'annotations', 'gitlab-runner-admission/injected']), '/metadata/annotations/gitlab-runner-admission~1injected');
+  // RFC 6901 §4 decoding: ~1 first, then ~0
+  const segmentsOf = (ptr: string) => ptr.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   for (const segs of [['a/b', '~', '~1', '', '0'], ['x']]) t.same(segmentsOf(pointer(segs)), segs);
   const doc = { m: { 'a/b~c': 1 } };
   t.same(fjp.getValueByPointer(doc, pointer(['m', 'a/b~c'])), 1, 'a real implementation resolves our pointer');
