@@ -1,6 +1,6 @@
 /**
  * Online verification of runner tokens against GitLab (`POST /api/v4/runners/verify`,
- * ../shared/SPEC.md §3). Off unless `settings.gitlab.verify`; only URLs under the allowlist are
+ * docs/facts.md §3). Off unless `settings.gitlab.verify`; only URLs under the allowlist are
  * contacted (src/gitlab/allowlist.ts).
  *
  * Side effects in GitLab (GitLab Rails lib/api/ci/runner.rb, `post '/verify'`): the call goes
@@ -27,7 +27,7 @@ import { createHttpsFetch, type FetchLike } from './transport.js';
 
 /**
  * The system_id sent with every verify call. gitlab-runner's own ids match `^[sr]_[0-9a-zA-Z]{12}$`
- * (SPEC §2, system_id_state.go); ours has that shape so GitLab stores it like any other, and reads
+ * (facts §2, system_id_state.go); ours has that shape so GitLab stores it like any other, and reads
  * as "gra admission" in the runner's list of managers, so an admin can tell where it came from.
  */
 export const SYSTEM_ID = 's_graadmission';

@@ -96,7 +96,7 @@ function arr(x: unknown): unknown[] {
 
 // Env the init step must not inherit from the runner container: the token slots (it gets its
 // own), the options reserved to the server with an authentication token (fatal to `register`,
-// SPEC §2), and the file options the script sets by flag.
+// facts §2), and the file options the script sets by flag.
 const ENV_NOT_COPIED = /^(REGISTRATION_TOKEN|CI_SERVER_TOKEN|REGISTER_.*|RUNNER_TAG_LIST|CONFIG_FILE|TEMPLATE_CONFIG_FILE)$/;
 
 function copiedEnv(container: Record<string, unknown>): Record<string, unknown>[] {

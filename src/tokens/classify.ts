@@ -1,7 +1,7 @@
 /**
- * `classifyToken`: what a string in a token slot is (SPEC §1), with the whitespace around
+ * `classifyToken`: what a string in a token slot is (facts §1), with the whitespace around
  * and inside it reported separately, because a trailing newline from `echo` into a Secret
- * breaks the RUNNER-TOKEN header even when the token itself is right (SPEC §2).
+ * breaks the RUNNER-TOKEN header even when the token itself is right (facts §2).
  */
 import { tokenShape, isInvisible } from './shape.js';
 import { describeChar, redactAnalysis, splitWhitespace } from './redact.js';

@@ -3,7 +3,7 @@
  * characters are a public prefix (safe to print). Pure and linear in the input length:
  * only character loops, `startsWith`/`indexOf`, and anchored single-class regexes.
  *
- * Facts: ../shared/SPEC.md §1; sources cited at each form below.
+ * Facts: docs/facts.md §1; sources cited at each form below.
  */
 import { crc32Base36 } from './crc.js';
 import type { AuthForm, PlaceholderIntent, TokenClass } from './types.js';
@@ -24,7 +24,7 @@ export const MAX_CLASSIFIED_LENGTH = 1024;
 
 /**
  * Whitespace, control and invisible format characters. Any of these in a token breaks the
- * `RUNNER-TOKEN` header or the token comparison (SPEC §2, "invalid header field").
+ * `RUNNER-TOKEN` header or the token comparison (facts §2, "invalid header field").
  */
 export function isInvisible(c: number): boolean {
   return (
@@ -253,7 +253,7 @@ export function parseRoutable(v: string): RoutableParts | undefined {
 type Scope = 'instance' | 'group' | 'project';
 const SCOPES: Record<string, Scope> = { '1': 'instance', '2': 'group', '3': 'project' };
 
-/** `t1_`/`t2_`/`t3_` at i: runner type 1 instance, 2 group, 3 project (SPEC §1; gitlab `Ci::Runner#partition_id_prefix_in_16_bit_encode`). */
+/** `t1_`/`t2_`/`t3_` at i: runner type 1 instance, 2 group, 3 project (facts §1; gitlab `Ci::Runner#partition_id_prefix_in_16_bit_encode`). */
 function scopeAt(v: string, i: number): Scope | undefined {
   if (v.charCodeAt(i) !== 0x74 /* t */ || v.charCodeAt(i + 2) !== 0x5f /* _ */) return undefined;
   return SCOPES[v.charAt(i + 1)];
@@ -288,7 +288,7 @@ function runnerAt(v: string, o: number): TokenShape | undefined {
   }
 
   // Authentication: `^glrt-(t[123]_)?|^t[123]_|^glrtr-` (gitlab-runner helpers/shorten_token.go,
-  // SPEC §1); GitLab `Authn::Tokens::RunnerAuthenticationToken.prefix?` lists the same.
+  // facts §1); GitLab `Authn::Tokens::RunnerAuthenticationToken.prefix?` lists the same.
   let p: number;
   let base: 'glrt' | 'glrtr' | 'scoped';
   if (v.startsWith('glrtr-', o)) {
@@ -409,7 +409,7 @@ export function tokenShape(v: string): TokenShape {
     return { cls: { kind: 'auth', form: 'legacy-hex30' }, prefixLen: 0, realShaped: true };
   }
   // 20 chars: registration token before GR1348941, or authentication token before glrt-;
-  // only `POST /api/v4/runners/verify` can tell (SPEC §1).
+  // only `POST /api/v4/runners/verify` can tell (facts §1).
   if (v.length === 20 && all(v, isTokenChar)) {
     if (isFakeBody(v)) return placeholder(placeholderIntent(v), 0, true);
     return { cls: { kind: 'legacy-ambiguous', hex: all(v, isHex) }, prefixLen: 0, realShaped: true };

@@ -26,7 +26,7 @@ import { isRecord } from '../util/is-record.js';
 import { CONFIG_FILE_ENV, NONROOT_CONFIG, ROOT_CONFIG, TOKEN_ENV } from '../runner/facts.js';
 
 /**
- * Pod-spec analysis of runner workloads. Facts: ../shared/SPEC.md §2, §4, §5; gitlab-runner
+ * Pod-spec analysis of runner workloads. Facts: docs/facts.md §2, §4, §5; gitlab-runner
  * `commands/register.go` (flags, env names, reserved options), `commands/config.go` (default
  * config path), the official image's Dockerfile (ENTRYPOINT /entrypoint, CMD run …).
  */

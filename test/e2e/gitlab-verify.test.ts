@@ -167,7 +167,7 @@ t.test('cache and single-flight over the wire', async (t) => {
   gl.delayMs = 0;
 });
 
-t.test('the fake answers jobs/request like GitLab (SPEC §3): 204 for a valid token, 403 otherwise', async (t) => {
+t.test('the fake answers jobs/request like GitLab (facts §3): 204 for a valid token, 403 otherwise', async (t) => {
   reset(gl);
   const f = createHttpsFetch({ caFile: gl.caFile });
   t.teardown(() => f.close());
@@ -175,5 +175,5 @@ t.test('the fake answers jobs/request like GitLab (SPEC §3): 204 for a valid to
     f(`${gl.url}/api/v4/jobs/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }), signal: AbortSignal.timeout(5000) });
   t.equal((await call(VALID)).status, 204);
   t.equal((await call(REVOKED)).status, 403);
-  t.equal((await call(LEGACY_REG)).status, 403, 'a registration token is forbidden on jobs/request (SPEC §2)');
+  t.equal((await call(LEGACY_REG)).status, 403, 'a registration token is forbidden on jobs/request (facts §2)');
 });

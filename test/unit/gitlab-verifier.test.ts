@@ -70,7 +70,7 @@ t.test('200: no finding, the documented request with a runner-shaped system_id',
   t.equal(s.calls[0]!.url, `${GL}/api/v4/runners/verify`);
   t.equal(s.calls[0]!.body.token, AUTH);
   t.equal(s.calls[0]!.body.system_id, SYSTEM_ID);
-  t.match(SYSTEM_ID, /^[sr]_[0-9a-zA-Z]{12}$/, 'same shape as gitlab-runner system ids (SPEC §2)');
+  t.match(SYSTEM_ID, /^[sr]_[0-9a-zA-Z]{12}$/, 'same shape as gitlab-runner system ids (facts §2)');
 });
 
 t.test('403: a deny finding naming the GitLab, redacted token, and the way to a new token', async (t) => {

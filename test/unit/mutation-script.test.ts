@@ -9,7 +9,7 @@ import { fixturesDir, readYamlDocs, SEED_REG_TOKEN } from '../helpers/fixtures.j
 
 /**
  * The injected init step, run for real by /bin/sh against a stub `gitlab-runner` that behaves
- * like `register` as far as files go (SPEC §2: loads --config, requires exactly one
+ * like `register` as far as files go (facts §2: loads --config, requires exactly one
  * [[runners]] in --template-config, appends a runner with a token, writes --config). Proves the
  * global part of the user's config survives, that each template holds exactly one runner, and
  * that the shell split equals its TypeScript mirror (split.ts).

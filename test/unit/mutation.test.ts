@@ -166,7 +166,7 @@ t.test('explicit key and a read Secret choose one flow; auth tokens get no preSt
   const out = apply(o1, planInjection(o1, { kind: 'Deployment', resolved: refs() }));
   const init = podSpec(out).initContainers[0];
   t.same(init.env.filter((e: any) => e.valueFrom), [{ name: 'CI_SERVER_TOKEN', valueFrom: { secretKeyRef: { name: 'tok', key: 'glrt' } } }]);
-  t.notOk(podSpec(out).containers[0].lifecycle, 'no unregister for an authentication token: for glrtr-/t1_ tokens it would delete the runner itself (SPEC §2)');
+  t.notOk(podSpec(out).containers[0].lifecycle, 'no unregister for an authentication token: for glrtr-/t1_ tokens it would delete the runner itself (facts §2)');
 
   const o2 = annotate(deployment(), base);
   const out2 = apply(o2, planInjection(o2, { kind: 'Deployment', resolved: refs(undefined, { tok: { 'runner-registration-token': SEED_REG_TOKEN, 'runner-token': '' } }) }));

@@ -142,7 +142,7 @@ function slotUses(c: ContainerAnalysis, resolved: ResolvedRefs | undefined): Slo
     const slot: Slot | undefined = e.name === TOKEN_ENV.auth ? 'auth' : e.name === TOKEN_ENV.registration ? 'registration' : undefined;
     if (slot) push({ slot, c, where: `env ${e.name}`, field: e.field, entry: e, value: envValue(e, resolved), literal: e.source.type === 'value' });
   }
-  // Any other variable means what the command line does with it (SPEC §5).
+  // Any other variable means what the command line does with it (facts §5).
   for (const inv of [...c.invocations, ...c.lifecycle]) {
     if (inv.subcommand !== 'register' && inv.subcommand !== 'unregister' && inv.subcommand !== 'verify') continue;
     for (const f of inv.flags) {
@@ -306,7 +306,7 @@ function checkResolvedConfig(a: WorkloadAnalysis, ci: number, resolved: Resolved
       let cl: Classification | undefined = r.token === undefined ? undefined : classifyToken(r.token);
       let via = '';
       if (cl?.cls.kind === 'env-reference') {
-        // runner 18.10+ expands ${VAR} in token from the container env (SPEC §2)
+        // runner 18.10+ expands ${VAR} in token from the container env (facts §2)
         const variable = cl.cls.variable;
         const e = [...c.env].reverse().find((x) => x.name === variable);
         const k = e ? envValue(e, resolved) : c.envFrom.length > 0 ? envFromValue(c, variable, resolved) : ({ state: 'known', raw: '', from: 'literal' } as Known);
