@@ -3,8 +3,8 @@
 # gitlab-runner-admission image. test/e2e/image.test.ts replays these steps (there is no Docker
 # engine on the CI machines) and checks this file still has them; change both together.
 #
-# Base: Node.js 24, the Active/Maintenance LTS line (supported until April 2028; Node 20 reached
-# end of life on 2026-04-30). bookworm-slim rather than alpine: Alpine's musl resolver differs
+# Base: Node.js 24, an LTS line with security fixes until April 2028 (Node 20 reached end of life
+# on 2026-04-30; Node 26, LTS since October 2026, is the next move once CI and tests run on it). bookworm-slim rather than alpine: Alpine's musl resolver differs
 # from glibc in ways that bite in clusters (search-domain and ndots handling, and no DNS-over-TCP
 # fallback before musl 1.2.4), and the webhook resolves GitLab hosts when online verification is
 # on; Node's musl builds are also an "experimental" tier upstream. The dependencies are pure
