@@ -3,13 +3,20 @@
 # gitlab-runner-admission image. test/e2e/image.test.ts replays these steps (there is no Docker
 # engine on the CI machines) and checks this file still has them; change both together.
 #
-# Base: node:20-bookworm-slim rather than node:20-alpine. Alpine's musl resolver differs from
-# glibc in ways that bite in clusters (search-domain and ndots handling, and no DNS-over-TCP
+# Base: Node.js 24, an LTS line with security fixes until April 2028 (Node 20 reached end of life
+# on 2026-04-30; Node 26, LTS since October 2026, is the next move once CI and tests run on it). bookworm-slim rather than alpine: Alpine's musl resolver differs
+# from glibc in ways that bite in clusters (search-domain and ndots handling, and no DNS-over-TCP
 # fallback before musl 1.2.4), and the webhook resolves GitLab hosts when online verification is
 # on; Node's musl builds are also an "experimental" tier upstream. The dependencies are pure
-# JavaScript, so glibc costs only image size. Pin the base by digest in your build pipeline
-# (FROM node:20-bookworm-slim@sha256:...) so rebuilds are reproducible.
-ARG NODE_IMAGE=node:20-bookworm-slim
+# JavaScript, so glibc costs only image size.
+#
+# Pinned by version and digest so a rebuild gets the same bytes. The digest is the multi-arch
+# index of node:24-bookworm-slim = 24.18.1 (built 2026-07-30) as recorded by the Docker official
+# images' own ledger, github.com/docker-library/repo-info repos/node/remote/24-bookworm-slim.md
+# (commit 2fb42a7c). It could not be pulled from the machine that wrote this line; check it with
+# `docker buildx imagetools inspect node:24.18.1-bookworm-slim` and, to take a newer 24.x, replace
+# both the version and the digest from that command's output. Override with --build-arg NODE_IMAGE=….
+ARG NODE_IMAGE=node:24.18.1-bookworm-slim@sha256:235600a8101ab264e117b1768e925532262668dc9b581ef1dd7d96ced463b8e7
 
 # --- build: dev dependencies + TypeScript compile -> dist/
 FROM ${NODE_IMAGE} AS build

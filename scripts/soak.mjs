@@ -48,7 +48,7 @@ const MIX = [
 
 const port = await new Promise((resolve) => {
   const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const p = s.address().port;
+    const p = /** @type {import('node:net').AddressInfo} */ (s.address()).port;
     s.close(() => resolve(p));
   });
 });
@@ -81,7 +81,7 @@ function post(m) {
         });
       },
     );
-    req.on('error', (e) => resolve({ ok: false, ms: performance.now() - t, why: `${m.name}: ${e.code ?? e.message}` }));
+    req.on('error', (e) => resolve({ ok: false, ms: performance.now() - t, why: `${m.name}: ${/** @type {NodeJS.ErrnoException} */ (e).code ?? e.message}` }));
     req.end(m.text);
   });
 }

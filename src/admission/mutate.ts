@@ -1,11 +1,11 @@
-import { formatWarning } from '../findings/format.js';
 import type { Finding } from '../findings/types.js';
-import { encodePatch } from '../mutation/patch.js';
-import { MUTATE_KINDS, planInjection, type Plan } from '../mutation/plan.js';
+import { WORKLOAD_KINDS } from '../runner/facts.js';
+import { planInjection, type InjectionPlan } from '../mutation/plan.js';
 import { effectiveMode } from '../policy/mode.js';
+import { decide } from '../policy/decide.js';
 import { refOf } from '../findings/ref.js';
-import type { Mode } from '../settings/settings.js';
-import { allow, type AdmissionRequest, type AdmissionResponse } from './review.js';
+import type { Mode } from '../policy/mode.js';
+import { allow, patched, type AdmissionRequest, type AdmissionResponse } from './review.js';
 import type { ReviewOutcome, ValidateDeps } from './validate.js';
 
 /**
@@ -16,8 +16,6 @@ import type { ReviewOutcome, ValidateDeps } from './validate.js';
  * Lookups are made only when the cheap, lookup-free pass says the object is a runner workload
  * that might need a registration step, so unrelated objects cost no API call.
  */
-
-const MAX_WARNINGS = 10;
 const NOT_RELEVANT = new Set(['not-a-workload', 'not-a-runner']);
 
 export async function mutateRequest(req: AdmissionRequest, pathMode: Mode, deps: ValidateDeps, deadline: number): Promise<ReviewOutcome> {
@@ -25,12 +23,12 @@ export async function mutateRequest(req: AdmissionRequest, pathMode: Mode, deps:
   // DELETE/CONNECT carry nothing to inject into; subresources (status, scale) have no pod spec.
   if ((req.operation !== 'CREATE' && req.operation !== 'UPDATE') || req.subResource || req.object === undefined) return skip();
   const kind = req.kind.kind;
-  if (!MUTATE_KINDS.has(kind)) return skip();
+  if (!WORKLOAD_KINDS.has(kind)) return skip();
   const obj = req.object;
   const mode = effectiveMode(pathMode, obj);
   const ns = req.namespace;
 
-  let plan: Plan = planInjection(obj, { kind, ...(ns ? { namespace: ns } : {}) });
+  let plan: InjectionPlan = planInjection(obj, { kind, ...(ns ? { namespace: ns } : {}) });
   if (plan.action === 'none' && NOT_RELEVANT.has(plan.reason)) return { ...skip(), mode };
   if (plan.action === 'none' && plan.reason === 'no-lookups' && deps.lookups) {
     const { resolved } = await deps.lookups.resolve(obj, ns, deadline);
@@ -42,28 +40,23 @@ export async function mutateRequest(req: AdmissionRequest, pathMode: Mode, deps:
   const ref = refOf(obj, kind, { ...(ns ? { namespace: ns } : {}), ...(req.name ? { name: req.name } : {}) });
   const findings: Finding[] = plan.findings;
   const ruleIds = [...new Set(findings.map((f) => f.ruleId))];
-  const warnings = findings.filter((f) => f.severity !== 'info').map(formatWarning).slice(0, MAX_WARNINGS);
+  // The same verdict as the validating webhook's (warnings, audit annotations), except that
+  // /mutate never denies: admission is the validating webhook's call.
+  const v = decide(ref, findings, mode === 'enforce' ? 'warn' : mode);
 
   let response: AdmissionResponse;
   if (mode === 'audit') {
     // audit observes only: report what would have been done, change nothing
-    response = allow(req.uid);
-    if (plan.action === 'patch' || findings.length > 0) {
-      response.auditAnnotations = {
-        'would-inject': plan.action === 'patch' ? 'true' : 'false',
-        detail: findings.map((f) => `${f.ruleId} ${f.message}`).join('; ').slice(0, 1000),
-      };
-    }
+    const wouldInject = plan.action === 'patch';
+    response = allow(req.uid, {
+      auditAnnotations: wouldInject || v.auditAnnotations ? { ...v.auditAnnotations, 'would-inject': String(wouldInject) } : undefined,
+    });
   } else {
-    response = allow(req.uid, warnings.length ? { warnings } : {});
-    if (plan.action === 'patch' && plan.patch.length > 0) {
-      response.patchType = 'JSONPatch';
-      response.patch = encodePatch(plan.patch);
-    }
+    response = plan.action === 'patch' ? patched(req.uid, plan.patch, { warnings: v.warnings }) : allow(req.uid, { warnings: v.warnings });
   }
   return {
     response,
-    decision: warnings.length > 0 && mode !== 'audit' ? 'warn' : 'allow',
+    decision: v.decision === 'warn' ? 'warn' : 'allow',
     mode,
     object: ref,
     ruleIds,

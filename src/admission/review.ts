@@ -4,6 +4,8 @@
  * request's, or whose apiVersion/kind is not admission.k8s.io/v1 AdmissionReview.
  */
 
+import { encodePatch, type JsonPatchOp } from '../mutation/patch.js';
+import type { Verdict } from '../policy/decide.js';
 import { isRecord } from '../util/is-record.js';
 
 export const API_VERSION = 'admission.k8s.io/v1';
@@ -110,10 +112,41 @@ export function reviewResponse(response: AdmissionResponse): AdmissionReviewResp
   return { apiVersion: API_VERSION, kind: KIND, response };
 }
 
-export function allow(uid: string, extra: Partial<AdmissionResponse> = {}): AdmissionResponse {
-  return { uid, allowed: true, ...extra };
+// The response helpers (like controller-runtime's admission.Allowed/Denied/Patched): every
+// AdmissionResponse the webhooks send is built here, so the wire shape lives in one file.
+
+/** Optional parts of an answer; empty warnings are left out (kubectl would print nothing anyway). */
+export interface ResponseExtras {
+  warnings?: readonly string[];
+  auditAnnotations?: Record<string, string> | undefined;
 }
 
-export function deny(uid: string, message: string, extra: Partial<AdmissionResponse> = {}): AdmissionResponse {
-  return { uid, allowed: false, status: { code: 403, reason: 'Forbidden', message }, ...extra };
+function withExtras(res: AdmissionResponse, extra: ResponseExtras): AdmissionResponse {
+  if (extra.warnings && extra.warnings.length > 0) res.warnings = [...extra.warnings];
+  if (extra.auditAnnotations) res.auditAnnotations = extra.auditAnnotations;
+  return res;
+}
+
+export function allow(uid: string, extra: ResponseExtras = {}): AdmissionResponse {
+  return withExtras({ uid, allowed: true }, extra);
+}
+
+export function deny(uid: string, message: string, extra: ResponseExtras = {}): AdmissionResponse {
+  return withExtras({ uid, allowed: false, status: { code: 403, reason: 'Forbidden', message } }, extra);
+}
+
+/** Allowed with a JSON Patch; no operations is a plain allow, without patchType. */
+export function patched(uid: string, patch: readonly JsonPatchOp[], extra: ResponseExtras = {}): AdmissionResponse {
+  const res = allow(uid, extra);
+  if (patch.length > 0) {
+    res.patchType = 'JSONPatch';
+    res.patch = encodePatch(patch);
+  }
+  return res;
+}
+
+/** A policy verdict as the validating webhook's answer. */
+export function respond(uid: string, v: Verdict): AdmissionResponse {
+  const extra = { warnings: v.warnings, auditAnnotations: v.auditAnnotations };
+  return v.decision === 'deny' ? deny(uid, v.message ?? 'denied', extra) : allow(uid, extra);
 }

@@ -2,12 +2,13 @@ import type { Finding, ObjectRef } from '../findings/types.js';
 import { decide } from '../policy/decide.js';
 import { effectiveMode } from '../policy/mode.js';
 import { refOf } from '../findings/ref.js';
-import { WORKLOAD_KINDS, evaluateObject, type Credential } from '../rules/evaluate.js';
-import type { Mode } from '../settings/settings.js';
+import { evaluateObject, type Credential } from '../rules/evaluate.js';
+import { WORKLOAD_KINDS } from '../runner/facts.js';
+import type { Mode } from '../policy/mode.js';
 import type { ResolvedRefs } from '../workload/types.js';
 import { LEGACY_AMBIGUOUS_TOKEN } from '../rules/config/rules.js';
 import { LEGACY_TOKEN_CONFIRMED, LEGACY_TOKEN_REJECTED } from '../rules/gitlab/rules.js';
-import { allow, type AdmissionRequest, type AdmissionResponse } from './review.js';
+import { allow, respond, type AdmissionRequest, type AdmissionResponse } from './review.js';
 import type { WantedRefs } from '../workload/links.js';
 import { isRecord } from '../util/is-record.js';
 
@@ -34,13 +35,13 @@ export function namespaceOf(obj: unknown, namespace: string | undefined): string
   return isRecord(obj) && isRecord(obj.metadata) && typeof obj.metadata.namespace === 'string' ? obj.metadata.namespace : '';
 }
 
-export interface Verifier {
+export interface TokenVerifier {
   verify(items: Credential[], opts: { dryRun: boolean; deadline: number }): Promise<{ findings: Finding[]; warnings: string[] }>;
 }
 
 export interface ValidateDeps {
   lookups?: Lookups;
-  verifier?: Verifier;
+  verifier?: TokenVerifier;
 }
 
 export interface ReviewOutcome {
@@ -79,8 +80,8 @@ export async function validateRequest(req: AdmissionRequest, pathMode: Mode, dep
     extraWarnings.push(...v.warnings);
     dropSettledLegacyFindings(findings, v.findings);
   }
-  const d = decide(req.uid, ref, findings, mode, extraWarnings);
-  return { response: d.response, decision: d.decision, mode, object: ref, ruleIds: [...new Set(findings.map((f) => f.ruleId))], findings };
+  const v = decide(ref, findings, mode, extraWarnings);
+  return { response: respond(req.uid, v), decision: v.decision, mode, object: ref, ruleIds: [...new Set(findings.map((f) => f.ruleId))], findings };
 }
 
 /**

@@ -52,7 +52,7 @@ async function withDirLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
       const st = await stat(lock).catch(() => undefined);
       // A lock older than 30 s is from a crashed process: generation takes well under a second.
       if (st && Date.now() - st.mtimeMs > 30_000) await rm(lock, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${lock}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${lock}`, { cause: err });
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -106,7 +106,7 @@ export async function ensureDevCerts(dir: string, opts: { hosts?: string[]; now?
     try {
       checkPair(serving!, { ca: ca.cert, hosts, now });
     } catch (err) {
-      throw new Error(`dev certificates in ${dir} are unusable: ${errMsg(err)}`);
+      throw new Error(`dev certificates in ${dir} are unusable: ${errMsg(err)}`, { cause: err });
     }
     return { key: serving!.key, cert: serving!.cert, ca: ca.cert, caPath: path.resolve(p('ca.crt')), created };
   });

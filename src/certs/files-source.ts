@@ -29,11 +29,11 @@ export interface FileSourceOptions {
 export type ReloadResult = 'unchanged' | 'updated' | 'rejected';
 
 export class FileCertSource extends PublishingCertSource {
-  private watcher?: FSWatcher;
+  private watcher?: FSWatcher | undefined;
   private pollTimer?: NodeJS.Timeout;
   private debounceTimer?: NodeJS.Timeout;
   private chain: Promise<ReloadResult> = Promise.resolve('unchanged');
-  private lastRejected?: string;
+  private lastRejected?: string | undefined;
   private closed = false;
 
   private constructor(private readonly opts: FileSourceOptions & { now: () => Date }, initial: CertPair) {

@@ -38,15 +38,15 @@ export interface PemPair {
 export interface CaOptions {
   commonName?: string;
   now?: Date;
-  validityDays?: number;
+  validityDays?: number | undefined;
 }
 
 export interface ServingOptions {
   commonName: string;
   dnsNames: string[];
-  ips?: string[];
-  now?: Date;
-  validityDays?: number;
+  ips?: string[] | undefined;
+  now?: Date | undefined;
+  validityDays?: number | undefined;
 }
 
 /**
@@ -212,7 +212,7 @@ export function issueServingForService(
   ca: PemPair,
   service: string,
   namespace: string,
-  opts: { dns?: string[]; ips?: string[]; now?: Date; validityDays?: number } = {},
+  opts: { dns?: string[] | undefined; ips?: string[] | undefined; now?: Date; validityDays?: number | undefined } = {},
 ): PemPair {
   return generateServingCert(ca, {
     commonName: `${service}.${namespace}.svc`,

@@ -55,7 +55,7 @@ export interface RotationPolicy {
   servingValidityDays?: number;
 }
 
-export type Plan = { action: 'keep'; material: SecretMaterial } | { action: 'write'; material: SecretMaterial; reason: string };
+export type RotationPlan = { action: 'keep'; material: SecretMaterial } | { action: 'write'; material: SecretMaterial; reason: string };
 
 const DEFAULTS = { renewAtFraction: 2 / 3, minRemainingMs: 30 * DAY_MS, previousCaGraceMs: 7 * DAY_MS };
 
@@ -65,14 +65,6 @@ export function renewalDue(notBefore: Date, notAfter: Date, now: Date, policy: R
   const life = notAfter.getTime() - notBefore.getTime();
   const renewAt = Math.min(notBefore.getTime() + life * frac, notAfter.getTime() - minRemaining);
   return now.getTime() >= renewAt;
-}
-
-/** The moment renewalDue first becomes true for a cert (for logs and metrics). */
-export function renewalTime(notBefore: Date, notAfter: Date, policy: RotationPolicy): Date {
-  const frac = policy.renewAtFraction ?? DEFAULTS.renewAtFraction;
-  const minRemaining = policy.minRemainingMs ?? DEFAULTS.minRemainingMs;
-  const life = notAfter.getTime() - notBefore.getTime();
-  return new Date(Math.min(notBefore.getTime() + life * frac, notAfter.getTime() - minRemaining));
 }
 
 function requiredHosts(policy: RotationPolicy): string[] {
@@ -120,7 +112,7 @@ function joinPems(pems: string[]): string {
  * Decide the Secret's next content. `current` undefined means there is no Secret yet.
  * The result of a 'write' is complete and self-consistent; apply it as a whole.
  */
-export function planSecret(current: SecretMaterial | undefined, now: Date, policy: RotationPolicy): Plan {
+export function planSecret(current: SecretMaterial | undefined, now: Date, policy: RotationPolicy): RotationPlan {
   if (!current) return { action: 'write', material: fresh(now, policy), reason: 'created' };
   const problem = caProblem(current, now);
   if (problem) return { action: 'write', material: fresh(now, policy), reason: `new CA: the stored one is unusable (${problem})` };

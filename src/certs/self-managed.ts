@@ -15,7 +15,6 @@ import type { Logger } from 'pino';
 import { generateWebhookCerts } from './generate.js';
 import { PREVIOUS_CA_UNTIL, caBundleOf, planSecret, type RotationPolicy, type SecretMaterial } from './rotation.js';
 import { PublishingCertSource } from './publishing.js';
-import type { CertPair } from './types.js';
 import { certInfo, checkPair, errMsg, parseCert } from './validate.js';
 
 export interface SelfManagedOptions {
@@ -93,7 +92,7 @@ function status(err: unknown): number | undefined {
 /** One line for logs: client-node's ApiException message embeds headers and the whole body. */
 function apiErr(err: unknown): string {
   if (err instanceof ApiException) {
-    let msg = '';
+    let msg: string;
     try {
       const body = typeof err.body === 'string' ? JSON.parse(err.body) : err.body;
       msg = typeof body?.message === 'string' ? body.message : '';

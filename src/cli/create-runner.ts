@@ -3,7 +3,7 @@
  * Creates a runner through `POST /api/v4/user/runners` (@gitbeaker/rest `Users.createCIRunner`;
  * GitLab 15.10+, personal access token with the `create_runner` scope) and prints a Kubernetes
  * Secret with its authentication token under `runner-token`, plus an empty
- * `runner-registration-token` (the official chart mounts both keys, SPEC §4).
+ * `runner-registration-token` (the official chart mounts both keys, facts §4).
  *
  * The new token goes to stdout because that is the command's purpose (pipe it to
  * `kubectl apply -f -`); nothing else ever prints it. The personal access token is read from
@@ -186,7 +186,7 @@ export function secretManifest(p: { name: string; namespace?: string; runnerToke
     stringData: {
       'runner-token': p.runnerToken,
       // Empty on purpose: the official chart mounts both keys, and a registration token next to an
-      // authentication token is exactly what the webhook denies (SPEC §4, §5).
+      // authentication token is exactly what the webhook denies (facts §4, §5).
       'runner-registration-token': '',
     },
   });

@@ -7,7 +7,7 @@ import type { ParsedRunnerConfig, RunnerEntry, TomlError, UnknownKey } from './t
 const MAX_UNKNOWN_KEYS = 200;
 
 /**
- * SPEC §5: a ConfigMap/Secret holds a runner config when a `.toml` data key contains `[[runners]]`.
+ * facts §5: a ConfigMap/Secret holds a runner config when a `.toml` data key contains `[[runners]]`.
  * TOML allows whitespace inside the brackets and a quoted key; a comment may follow.
  */
 const RUNNERS_HEADER = /^\uFEFF?[ \t]*\[\[[ \t]*(?:runners|"runners"|'runners')[ \t]*\]\][ \t]*(?:#[^\n]*)?\r?$/m;

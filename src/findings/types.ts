@@ -25,7 +25,7 @@ export interface FindingLocation {
 }
 
 /**
- * One problem found. Built only through `makeFinding` in src/rules/catalog.ts so the
+ * One problem found. Built only through `makeFinding` in src/rules/rule.ts so the
  * message and the fix always come from the rule's single template.
  */
 export interface Finding extends FindingLocation {

@@ -73,6 +73,20 @@ export function displayUrl(raw: string): string {
   }
 }
 
+/** The url without its userinfo when it has some (`https://u:p@host/x` → `https://host/x`), else undefined. */
+export function withoutCredentials(raw: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(raw.trim());
+  } catch {
+    return undefined;
+  }
+  if (u.username === '' && u.password === '') return undefined;
+  u.username = '';
+  u.password = '';
+  return u.href;
+}
+
 export interface Allowlist {
   entries: GitlabBase[];
   /** entries that could not be parsed (shown to the operator at start-up; they never match) */

@@ -1,6 +1,6 @@
 /**
  * Online verification of runner tokens against GitLab (`POST /api/v4/runners/verify`,
- * ../shared/SPEC.md §3). Off unless `settings.gitlab.verify`; only URLs under the allowlist are
+ * docs/facts.md §3). Off unless `settings.gitlab.verify`; only URLs under the allowlist are
  * contacted (src/gitlab/allowlist.ts).
  *
  * Side effects in GitLab (GitLab Rails lib/api/ci/runner.rb, `post '/verify'`): the call goes
@@ -15,18 +15,19 @@
 import { performance } from 'node:perf_hooks';
 import type pino from 'pino';
 import type { Finding } from '../findings/types.js';
-import { makeFinding, type Location } from '../rules/catalog.js';
-import { LEGACY_TOKEN_CONFIRMED, LEGACY_TOKEN_REJECTED, RUNNER_ORPHANED, TOKEN_REJECTED } from '../rules/gitlab/rules.js';
+import type { Location } from '../rules/rule.js';
+import { verifyFindings } from '../rules/gitlab/check.js';
 import type { Settings } from '../settings/settings.js';
 import { classifyToken } from '../tokens/index.js';
-import { baseUrlOf, compileAllowlist, displayUrl, matchAllowlist, originOf, type GitlabBase } from './allowlist.js';
+import { baseUrlOf, compileAllowlist, displayUrl, matchAllowlist, originOf, withoutCredentials, type GitlabBase } from './allowlist.js';
 import { Breakers } from './breaker.js';
-import { TtlCache, cacheKey } from './cache.js';
+import { TtlCache } from '../util/ttl-cache.js';
+import { cacheKey } from './cache-key.js';
 import { createHttpsFetch, type FetchLike } from './transport.js';
 
 /**
  * The system_id sent with every verify call. gitlab-runner's own ids match `^[sr]_[0-9a-zA-Z]{12}$`
- * (SPEC §2, system_id_state.go); ours has that shape so GitLab stores it like any other, and reads
+ * (facts §2, system_id_state.go); ours has that shape so GitLab stores it like any other, and reads
  * as "gra admission" in the runner's list of managers, so an admin can tell where it came from.
  */
 export const SYSTEM_ID = 's_graadmission';
@@ -86,7 +87,7 @@ export interface RequestEvent {
   latencyMs: number;
 }
 
-export interface Verifier {
+export interface GitlabVerifier {
   verify(items: VerifyItem[], opts: { dryRun: boolean; deadline: number }): Promise<VerifyResult>;
   /** metrics hooks; each returns an unsubscribe function. Listener errors are swallowed. */
   onOutcome(cb: (e: OutcomeEvent) => void): () => void;
@@ -127,12 +128,12 @@ interface Answer {
   outcome: RequestEvent['outcome'];
   status?: number;
   /** transport error code (ECONNREFUSED, …): safe to print, never the error message */
-  code?: string;
+  code?: string | undefined;
 }
 
 const NETWORK_OUTCOMES = new Set<VerifyOutcome>(['timeout', 'network-error', 'server-error', 'unexpected-status']);
 
-export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: VerifierDeps = {}): Verifier {
+export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: VerifierDeps = {}): GitlabVerifier {
   const clock = deps.clock ?? Date.now;
   const tuning: VerifierTuning = { ...DEFAULT_TUNING, ...deps.tuning };
   const ownFetch = deps.fetch ? undefined : createHttpsFetch({ caFile: cfg.caFile });
@@ -141,7 +142,7 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
   if (allowlist.invalid.length) {
     log.warn({ invalid: allowlist.invalid }, 'GitLab allowlist entries that are not http(s) URLs without credentials are ignored');
   }
-  const cache = new TtlCache<Answer>(tuning.maxCacheEntries);
+  const cache = new TtlCache<Answer>({ maxEntries: tuning.maxCacheEntries, now: clock });
   const inflight = new Map<string, Promise<Answer>>();
   const breakers = new Breakers({ threshold: tuning.breakerThreshold, coolDownMs: tuning.breakerCoolDownMs });
   const outcomeListeners = new Set<(e: OutcomeEvent) => void>();
@@ -157,7 +158,7 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
     }
   }
 
-  function ttlFor(a: Answer, expiresAt: number | undefined, now: number): number {
+  function expiryOf(a: Answer, expiresAt: number | undefined, now: number): number {
     if (a.outcome === 'valid') {
       const ok = now + tuning.okTtlMs;
       return expiresAt !== undefined && expiresAt > now ? Math.min(ok, expiresAt) : ok;
@@ -207,7 +208,7 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
     } else {
       breakers.success(breakerKey);
     }
-    cache.set(key, answer, ttlFor(answer, tokenExpiresAt, now));
+    cache.set(key, answer, expiryOf(answer, tokenExpiresAt, now) - now);
     log.debug({ gitlab: baseUrl, token: redacted, outcome: answer.outcome, status: answer.status, code: answer.code, latencyMs: Math.round(latencyMs) }, 'GitLab token verification');
     emit(requestListeners, { baseUrl, outcome: answer.outcome, ...(answer.status !== undefined ? { status: answer.status } : {}), latencyMs });
     return answer;
@@ -239,7 +240,14 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
       const base = matchAllowlist(allowlist, item.url);
       if (!base) {
         results[i] = { outcome: 'not-allowed', source: 'none' };
-        warnings.add(`GitLab verification skipped: ${displayUrl(item.url)} is not on the allowlist`);
+        // userinfo never matches (it is where people paste passwords, and a request is never
+        // sent with it); on an allowlisted host say so, rather than "not on the allowlist".
+        const bare = withoutCredentials(item.url);
+        if (bare !== undefined && matchAllowlist(allowlist, bare)) {
+          warnings.add(`GitLab verification skipped: the runner url ${displayUrl(item.url)} holds credentials; remove them from config.toml (token ${redacted} not verified)`);
+        } else {
+          warnings.add(`GitLab verification skipped: ${displayUrl(item.url)} is not on the allowlist`);
+        }
         continue;
       }
       const baseUrl = baseUrlOf(base);
@@ -250,7 +258,7 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
         continue;
       }
       const key = cacheKey(baseUrl, c.value);
-      const cached = cache.get(key, now);
+      const cached = cache.get(key);
       if (cached) {
         pending.push({ i, p: Promise.resolve(cached), settled: cached, source: 'cache' });
         continue;
@@ -301,16 +309,11 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
       }
       results[entry.i] = { outcome: a.outcome, source: entry.source, baseUrl, ...(a.status !== undefined ? { status: a.status } : {}) };
       const at: Location = { ...item.at, token: prep.redacted };
-      const params = { url: baseUrl, token: prep.redacted };
       switch (a.outcome) {
         case 'valid':
-          if (prep.legacy) findings.push(makeFinding(LEGACY_TOKEN_CONFIRMED, params, at));
-          break;
         case 'rejected':
-          findings.push(makeFinding(prep.legacy ? LEGACY_TOKEN_REJECTED : TOKEN_REJECTED, params, at));
-          break;
         case 'orphaned':
-          findings.push(makeFinding(RUNNER_ORPHANED, params, at));
+          findings.push(...verifyFindings(a.outcome, { url: baseUrl, redacted: prep.redacted, legacy: prep.legacy }, at));
           break;
         case 'timeout':
           warnings.add(`GitLab at ${baseUrl} did not answer within ${cfg.budgetMs} ms; token ${prep.redacted} not verified`);

@@ -3,7 +3,7 @@ import { namespaceOf, type Lookups } from '../admission/validate.js';
 import { wantedRefs, type WantedRefs } from '../workload/links.js';
 import type { Settings } from '../settings/settings.js';
 import type { LookupResult, ResolvedRefs } from '../workload/types.js';
-import { TtlCache } from './cache.js';
+import { TtlCache } from '../util/ttl-cache.js';
 import { loadKubeConfig } from './kubeconfig.js';
 
 /**
@@ -64,7 +64,7 @@ function signalMiddleware(signal: AbortSignal): ObservableMiddleware {
 }
 
 export function createLookups(settings: Pick<Settings, 'kube'>, log: LookupLogger, kc?: KubeConfig): KubeLookups {
-  const cache = new TtlCache<Record<string, string>>(settings.kube.cacheTtlMs, CACHE_ENTRIES);
+  const cache = new TtlCache<Record<string, string>>({ maxEntries: CACHE_ENTRIES, defaultTtlMs: settings.kube.cacheTtlMs });
   const inflight = new Map<string, Promise<{ result: LookupResult; warning?: string }>>();
   let core: CoreV1Api | undefined;
   let unavailable: string | undefined;

@@ -1,3 +1,4 @@
+import { CHART_KEYS } from '../runner/facts.js';
 import { isRecord } from '../util/is-record.js';
 /**
  * Annotations the mutating webhook reads and writes. All live under one prefix so a reader of a
@@ -11,15 +12,11 @@ export const INJECT = `${PREFIX}inject`;
 /** name of a Secret in the workload's namespace holding the token (chart key names by default) */
 export const TOKEN_SECRET = `${PREFIX}token-secret`;
 /** key of that Secret holding a registration token (default `runner-registration-token`, as the official chart) */
-export const REGISTRATION_TOKEN_KEY = `${PREFIX}registration-token-key`;
+export const REGISTRATION_KEY_ANNOTATION = `${PREFIX}registration-token-key`;
 /** key of that Secret holding an authentication token (default `runner-token`, as the official chart) */
-export const RUNNER_TOKEN_KEY = `${PREFIX}runner-token-key`;
+export const RUNNER_KEY_ANNOTATION = `${PREFIX}runner-token-key`;
 /** written by the webhook: what was injected and why */
 export const INJECTED = `${PREFIX}injected`;
-
-/** The official gitlab-runner chart's Secret keys (SPEC §4); one Secret serves the chart and us. */
-export const CHART_REGISTRATION_KEY = 'runner-registration-token';
-export const CHART_RUNNER_KEY = 'runner-token';
 
 
 function annotationsAt(meta: unknown): Record<string, string> {
@@ -55,9 +52,9 @@ export function tokenSecretRef(obj: unknown): TokenSecretRef | undefined {
   const a = steeringAnnotations(obj);
   const name = a[TOKEN_SECRET]?.trim();
   if (!name) return undefined;
-  const reg = a[REGISTRATION_TOKEN_KEY]?.trim();
-  const run = a[RUNNER_TOKEN_KEY]?.trim();
-  const ref: TokenSecretRef = { name, registrationKey: reg || CHART_REGISTRATION_KEY, runnerKey: run || CHART_RUNNER_KEY };
+  const reg = a[REGISTRATION_KEY_ANNOTATION]?.trim();
+  const run = a[RUNNER_KEY_ANNOTATION]?.trim();
+  const ref: TokenSecretRef = { name, registrationKey: reg || CHART_KEYS.registrationToken, runnerKey: run || CHART_KEYS.runnerToken };
   // Naming exactly one key is how a user says which flow they want without the webhook
   // having to read the Secret.
   if (reg && !run) ref.explicitKey = 'registration';

@@ -19,14 +19,6 @@ export function pointer(segments: readonly (string | number)[]): string {
   return segments.map((s) => `/${escapeSegment(s)}`).join('');
 }
 
-/** Segments of a pointer (the inverse of `pointer`). */
-export function segmentsOf(ptr: string): string[] {
-  if (ptr === '') return [];
-  return ptr
-    .slice(1)
-    .split('/')
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-}
 
 
 /**

@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { parseRunnerConfig } from '../config/index.js';
 import type { Finding, ObjectRef } from '../findings/types.js';
-import { makeFinding, type Location } from '../rules/catalog.js';
+import { makeFinding, type Location } from '../rules/rule.js';
 import {
   INJECTED,
   INJECTED_WITHOUT_PRESTOP,
@@ -11,12 +11,10 @@ import {
   NOT_INJECTED_UNSAFE_SPLIT,
   NOT_INJECTED_UNSUPPORTED,
 } from '../rules/mutation/rules.js';
-import { classifyToken } from '../tokens/index.js';
+import { classifyToken, isPlaceholderLike, isRealToken } from '../tokens/index.js';
 import { analyzeWorkload, getPodSpec, runProvenance } from '../workload/index.js';
-import type { ContainerAnalysis, EnvEntry, ResolvedRefs, WorkloadAnalysis } from '../workload/types.js';
+import type { ContainerAnalysis, EnvEntry, MountInfo, ResolvedRefs, WorkloadAnalysis } from '../workload/types.js';
 import {
-  CHART_REGISTRATION_KEY,
-  CHART_RUNNER_KEY,
   INJECTED as INJECTED_ANNOTATION,
   TOKEN_SECRET,
   injectionDisabled,
@@ -26,6 +24,7 @@ import { PatchBuilder, type JsonPatchOp } from './patch.js';
 import { SCRIPT_MARK, preStopCommand, registerScript } from './script.js';
 import { verifySplit } from './split.js';
 import { refOf } from '../findings/ref.js';
+import { CHART_KEYS, TOKEN_ENV, WORKLOAD_KINDS } from '../runner/facts.js';
 import { isRecord } from '../util/is-record.js';
 
 /**
@@ -38,7 +37,6 @@ import { isRecord } from '../util/is-record.js';
 export const INIT_CONTAINER_NAME = 'register-runner';
 export const WRITABLE_VOLUME = 'gra-runner-config';
 export const TEMPLATE_MOUNT_CANDIDATES = ['/configmaps', '/gra-configmaps'];
-export const MUTATE_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Pod']);
 
 export type SkipReason =
   | 'not-a-workload'
@@ -55,7 +53,7 @@ export type SkipReason =
   | 'unsafe-split'
   | 'unsupported';
 
-export type Plan =
+export type InjectionPlan =
   | { action: 'patch'; patch: JsonPatchOp[]; findings: Finding[]; annotation?: InjectionRecord }
   | { action: 'none'; reason: SkipReason; findings: Finding[] };
 
@@ -98,7 +96,7 @@ function arr(x: unknown): unknown[] {
 
 // Env the init step must not inherit from the runner container: the token slots (it gets its
 // own), the options reserved to the server with an authentication token (fatal to `register`,
-// SPEC §2), and the file options the script sets by flag.
+// facts §2), and the file options the script sets by flag.
 const ENV_NOT_COPIED = /^(REGISTRATION_TOKEN|CI_SERVER_TOKEN|REGISTER_.*|RUNNER_TAG_LIST|CONFIG_FILE|TEMPLATE_CONFIG_FILE)$/;
 
 function copiedEnv(container: Record<string, unknown>): Record<string, unknown>[] {
@@ -109,9 +107,8 @@ function copiedEnv(container: Record<string, unknown>): Record<string, unknown>[
     // like a token is not duplicated either (the validating rules report it on the runner).
     if (isRecord(e.valueFrom) && e.valueFrom.secretKeyRef !== undefined) continue;
     if (typeof e.value === 'string') {
-      const k = classifyToken(e.value).cls.kind;
-      if (k !== 'empty' && k !== 'placeholder' && k !== 'unknown') continue;
-      if (k === 'unknown' && (classifyToken(e.value).cls as { looksSecret?: boolean }).looksSecret) continue;
+      const cls = classifyToken(e.value).cls;
+      if (isRealToken(cls) || cls.kind === 'env-reference') continue;
     }
     out.push(structuredClone(e));
   }
@@ -132,10 +129,10 @@ function planToken(
   if (ts) {
     const srcText = `Secret ${ts.name}`;
     if (ts.explicitKey === 'registration') {
-      return { ok: true, plan: { env: [secretKeyEnv('REGISTRATION_TOKEN', ts.name, ts.registrationKey, false)], flows: ['registration'], text: `registration token from ${srcText} key ${ts.registrationKey}`, sourceText: srcText } };
+      return { ok: true, plan: { env: [secretKeyEnv(TOKEN_ENV.registration, ts.name, ts.registrationKey, false)], flows: ['registration'], text: `registration token from ${srcText} key ${ts.registrationKey}`, sourceText: srcText } };
     }
     if (ts.explicitKey === 'runner') {
-      return { ok: true, plan: { env: [secretKeyEnv('CI_SERVER_TOKEN', ts.name, ts.runnerKey, false)], flows: ['authentication'], text: `authentication token from ${srcText} key ${ts.runnerKey}`, sourceText: srcText } };
+      return { ok: true, plan: { env: [secretKeyEnv(TOKEN_ENV.auth, ts.name, ts.runnerKey, false)], flows: ['authentication'], text: `authentication token from ${srcText} key ${ts.runnerKey}`, sourceText: srcText } };
     }
     // present only when the lookups were allowed to read Secrets (settings.kube.readSecrets)
     const data = resolved?.secrets.get(ts.name);
@@ -146,12 +143,12 @@ function planToken(
       if (run) {
         const k = classifyToken(run).cls.kind;
         if (k === 'registration' || k === 'other-gitlab') return { ok: false, reason: 'bad', text: `${srcText} key ${ts.runnerKey} does not hold an authentication token` };
-        return { ok: true, plan: { env: [secretKeyEnv('CI_SERVER_TOKEN', ts.name, ts.runnerKey, false)], flows: ['authentication'], text: `authentication token from ${srcText} key ${ts.runnerKey}`, sourceText: srcText } };
+        return { ok: true, plan: { env: [secretKeyEnv(TOKEN_ENV.auth, ts.name, ts.runnerKey, false)], flows: ['authentication'], text: `authentication token from ${srcText} key ${ts.runnerKey}`, sourceText: srcText } };
       }
       if (reg) {
         const k = classifyToken(reg).cls.kind;
         if (k === 'auth' || k === 'other-gitlab') return { ok: false, reason: 'bad', text: `${srcText} key ${ts.registrationKey} does not hold a registration token` };
-        return { ok: true, plan: { env: [secretKeyEnv('REGISTRATION_TOKEN', ts.name, ts.registrationKey, false)], flows: ['registration'], text: `registration token from ${srcText} key ${ts.registrationKey}`, sourceText: srcText } };
+        return { ok: true, plan: { env: [secretKeyEnv(TOKEN_ENV.registration, ts.name, ts.registrationKey, false)], flows: ['registration'], text: `registration token from ${srcText} key ${ts.registrationKey}`, sourceText: srcText } };
       }
       return { ok: false, reason: 'bad', text: `${srcText} has neither ${ts.runnerKey} nor ${ts.registrationKey} set` };
     }
@@ -160,7 +157,7 @@ function planToken(
     return {
       ok: true,
       plan: {
-        env: [secretKeyEnv('CI_SERVER_TOKEN', ts.name, ts.runnerKey, true), secretKeyEnv('REGISTRATION_TOKEN', ts.name, ts.registrationKey, true)],
+        env: [secretKeyEnv(TOKEN_ENV.auth, ts.name, ts.runnerKey, true), secretKeyEnv(TOKEN_ENV.registration, ts.name, ts.registrationKey, true)],
         flows: ['authentication', 'registration'],
         text: `token from ${srcText} (key ${ts.runnerKey}, else ${ts.registrationKey})`,
         sourceText: srcText,
@@ -170,7 +167,7 @@ function planToken(
   // Implicit: the runner container already gets a token slot from a Secret.
   const implicit = c.env.filter(
     (e): e is EnvEntry & { source: { type: 'secretKeyRef'; name: string; key: string } } =>
-      (e.name === 'REGISTRATION_TOKEN' || e.name === 'CI_SERVER_TOKEN') && e.source.type === 'secretKeyRef',
+      (e.name === TOKEN_ENV.registration || e.name === TOKEN_ENV.auth) && e.source.type === 'secretKeyRef',
   );
   if (implicit.length === 0) return { ok: false, reason: 'none' };
   const env: Record<string, unknown>[] = [];
@@ -179,10 +176,10 @@ function planToken(
   for (const e of implicit) {
     // The chart's key names tell the kind; the wrong slot is denied by the validating rules
     // (GRA204) and must not be copied into a registration step.
-    if (e.name === 'CI_SERVER_TOKEN' && e.source.key === CHART_REGISTRATION_KEY) return { ok: false, reason: 'bad', text: `CI_SERVER_TOKEN comes from key ${CHART_REGISTRATION_KEY}` };
-    if (e.name === 'REGISTRATION_TOKEN' && e.source.key === CHART_RUNNER_KEY) return { ok: false, reason: 'bad', text: `REGISTRATION_TOKEN comes from key ${CHART_RUNNER_KEY}` };
+    if (e.name === TOKEN_ENV.auth && e.source.key === CHART_KEYS.registrationToken) return { ok: false, reason: 'bad', text: `CI_SERVER_TOKEN comes from key ${CHART_KEYS.registrationToken}` };
+    if (e.name === TOKEN_ENV.registration && e.source.key === CHART_KEYS.runnerToken) return { ok: false, reason: 'bad', text: `REGISTRATION_TOKEN comes from key ${CHART_KEYS.runnerToken}` };
     env.push(secretKeyEnv(e.name, e.source.name, e.source.key, e.source.optional === true));
-    flows.push(e.name === 'CI_SERVER_TOKEN' ? 'authentication' : 'registration');
+    flows.push(e.name === TOKEN_ENV.auth ? 'authentication' : 'registration');
     parts.push(`${e.name} from Secret ${e.source.name} key ${e.source.key}`);
   }
   const names = [...new Set(implicit.map((e) => `Secret ${e.source.name}`))].join(', ');
@@ -205,14 +202,8 @@ function isOurs(c: unknown): boolean {
  * init step (never in last-applied) stays. Restore exactly what such a merge can revert — the
  * emptyDir volume and the runner's mount of the config directory — and nothing else.
  */
-function repair(
-  obj: Record<string, unknown>,
-  init: Record<string, unknown>,
-  spec: Record<string, unknown>,
-  podSegs: string[],
-  runner: ContainerAnalysis | undefined,
-  ref: ObjectRef,
-): Plan {
+function buildRepair(t: RepairTarget): InjectionPlan {
+  const { obj, init, spec, podSegs, runner, ref } = t;
   const first = arr(init.volumeMounts)[0];
   if (!runner || !isRecord(first) || typeof first.name !== 'string' || typeof first.mountPath !== 'string') {
     return { action: 'none', reason: 'already-injected', findings: [] };
@@ -233,9 +224,62 @@ function repair(
   };
 }
 
-export function planInjection(obj: unknown, opts: PlanOptions): Plan {
-  const none = (reason: SkipReason, findings: Finding[] = []): Plan => ({ action: 'none', reason, findings });
-  if (!MUTATE_KINDS.has(opts.kind) || !isRecord(obj)) return none('not-a-workload');
+/** An eligible workload: everything buildPatch needs, read off the object and the lookups. */
+interface InjectTarget {
+  kind: 'inject';
+  obj: Record<string, unknown>;
+  ref: ObjectRef;
+  analysis: WorkloadAnalysis;
+  spec: Record<string, unknown>;
+  podSegs: string[];
+  /** the container that runs `gitlab-runner run` */
+  container: ContainerAnalysis;
+  /** where it reads config.toml: a file on a mounted volume */
+  config: { path: string; mount: MountInfo; volumePath: string };
+  /** the runner config source (ConfigMap/Secret key) and why it needs registering */
+  source: { kind: string; name: string; key: string };
+  sourceText: string;
+  why: string;
+  token: TokenPlan;
+  /** the user named a token Secret: skips of the shape step are worth a finding */
+  hasAnnotation: boolean;
+}
+
+/** Our own init container is there but a re-apply reverted part of what came with it. */
+interface RepairTarget {
+  kind: 'repair';
+  obj: Record<string, unknown>;
+  ref: ObjectRef;
+  init: Record<string, unknown>;
+  spec: Record<string, unknown>;
+  podSegs: string[];
+  runner: ContainerAnalysis | undefined;
+}
+
+export type InjectionTarget = InjectTarget | RepairTarget;
+
+export type Eligibility =
+  | { eligible: false; reason: SkipReason; findings: Finding[] }
+  | { eligible: true; target: InjectionTarget };
+
+/** Given the raw object and what the lookups read: a patch, or the reason there is none. */
+export function planInjection(obj: unknown, opts: PlanOptions): InjectionPlan {
+  const e = injectionEligibility(obj, opts);
+  if (!e.eligible) return { action: 'none', reason: e.reason, findings: e.findings };
+  return buildPatch(e.target);
+}
+
+export function buildPatch(target: InjectionTarget): InjectionPlan {
+  return target.kind === 'repair' ? buildRepair(target) : buildInjection(target);
+}
+
+/**
+ * Does this workload need a registration step, and can one be added? Either the reason it
+ * cannot (with a finding when the user asked for injection) or the target buildPatch works on.
+ */
+export function injectionEligibility(obj: unknown, opts: PlanOptions): Eligibility {
+  const none = (reason: SkipReason, findings: Finding[] = []): Eligibility => ({ eligible: false, reason, findings });
+  if (!WORKLOAD_KINDS.has(opts.kind) || !isRecord(obj)) return none('not-a-workload');
   const ref = refOf(obj, opts.kind, opts.namespace ? { namespace: opts.namespace } : {});
   const at = (extra: Omit<Location, 'object'> = {}): Location => ({ object: ref, ...extra });
   const viewed = typeof obj.kind === 'string' ? obj : { ...obj, kind: opts.kind };
@@ -256,11 +300,12 @@ export function planInjection(obj: unknown, opts: PlanOptions): Plan {
   const existing = arr(spec.initContainers).find((c) => isRecord(c) && c.name === INIT_CONTAINER_NAME);
   if (existing !== undefined) {
     if (!isOurs(existing)) return none('registers-already');
-    return repair(obj, existing as Record<string, unknown>, spec, podSegs, runIdx.length === 1 ? runIdx[0]!.c : undefined, ref);
+    const runner = runIdx.length === 1 ? runIdx[0]!.c : undefined;
+    return { eligible: true, target: { kind: 'repair', obj, ref, init: existing as Record<string, unknown>, spec, podSegs, runner } };
   }
   if (runIdx.length === 0) return none('no-run');
   const hasAnnotation = tokenSecretRef(obj) !== undefined;
-  const unsupported = (reason: string): Plan =>
+  const unsupported = (reason: string): Eligibility =>
     none('unsupported', hasAnnotation ? [makeFinding(NOT_INJECTED_UNSUPPORTED, { reason }, at())] : []);
   if (runIdx.length > 1) return unsupported('more than one container runs `gitlab-runner run`');
   const { c, i: ci } = runIdx[0]!;
@@ -280,8 +325,8 @@ export function planInjection(obj: unknown, opts: PlanOptions): Plan {
     return none('no-lookups', hasAnnotation ? [makeFinding(NOT_INJECTED_NO_LOOKUPS, {}, at({ field: `metadata.annotations[${TOKEN_SECRET}]` }))] : []);
   }
   const data = (src.kind === 'ConfigMap' ? opts.resolved.configMaps : opts.resolved.secrets).get(src.name);
-  const lookupFailed = (reason: string): Plan => {
-    const hasImplicit = c.env.some((e) => (e.name === 'REGISTRATION_TOKEN' || e.name === 'CI_SERVER_TOKEN') && e.source.type === 'secretKeyRef');
+  const lookupFailed = (reason: string): Eligibility => {
+    const hasImplicit = c.env.some((e) => (e.name === TOKEN_ENV.registration || e.name === TOKEN_ENV.auth) && e.source.type === 'secretKeyRef');
     return none('lookup-failed', hasAnnotation || hasImplicit ? [makeFinding(NOT_INJECTED_LOOKUP, { reason }, at({ dataKey: src.key }))] : []);
   };
   if (data === undefined) {
@@ -295,8 +340,7 @@ export function planInjection(obj: unknown, opts: PlanOptions): Plan {
 
   const needy = parsed.runners.filter((r) => {
     if (r.token === undefined) return true;
-    const k = classifyToken(r.token).cls.kind;
-    return k === 'empty' || k === 'placeholder';
+    return isPlaceholderLike(classifyToken(r.token).cls);
   });
   if (needy.length === 0) return none('not-needed');
   if (needy.length !== parsed.runners.length) return unsupported(`${sourceText} mixes [[runners]] with and without a token; registering all would replace the working ones`);
@@ -315,10 +359,41 @@ export function planInjection(obj: unknown, opts: PlanOptions): Plan {
   const split = verifySplit(text);
   if (!split.ok) return none('unsafe-split', [makeFinding(NOT_INJECTED_UNSAFE_SPLIT, { reason: split.reason }, at({ dataKey: src.key }))]);
 
-  // --- shape of the injection ---
+  return {
+    eligible: true,
+    target: {
+      kind: 'inject',
+      obj,
+      ref,
+      analysis: a,
+      spec,
+      podSegs,
+      container: c,
+      config: { path: loc.path, mount: loc.mount, volumePath: loc.volumePath },
+      source: src,
+      sourceText,
+      why,
+      token: token.plan,
+      hasAnnotation,
+    },
+  };
+}
+
+/** The JSON Patch for an eligible workload: init container, writable volume, preStop, record. */
+function buildInjection(t: InjectTarget): InjectionPlan {
+  const { obj, ref, spec, podSegs, container: c, sourceText, why, hasAnnotation } = t;
+  const a = t.analysis;
+  const token = { plan: t.token };
+  const loc = t.config;
+  const at = (extra: Omit<Location, 'object'> = {}): Location => ({ object: ref, ...extra });
+  const unsupported = (reason: string): InjectionPlan => ({
+    action: 'none',
+    reason: 'unsupported',
+    findings: hasAnnotation ? [makeFinding(NOT_INJECTED_UNSUPPORTED, { reason }, at())] : [],
+  });
   const containers = arr(spec.containers);
   const runner = containers[c.index];
-  if (!isRecord(runner)) return none('no-run');
+  if (!isRecord(runner)) return { action: 'none', reason: 'no-run', findings: [] };
   const image = typeof runner.image === 'string' && runner.image ? runner.image : undefined;
   if (!image) return unsupported('the runner container has no image');
   const configPath = posix.normalize(loc.path);

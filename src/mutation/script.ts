@@ -9,7 +9,7 @@ import { HEADER_ERE } from './split.js';
  *     sandbox restarts, and the emptyDir survives that: registering again would create another
  *     runner with a registration token);
  *  2. picks the flow from the token env: CI_SERVER_TOKEN (authentication token: `register`
- *     only verifies it) wins over REGISTRATION_TOKEN (creates a runner), SPEC §2;
+ *     only verifies it) wins over REGISTRATION_TOKEN (creates a runner), facts §2;
  *  3. splits the mounted config.toml into its global part and one template per [[runners]]
  *     (split.ts mirrors this and the webhook checks it on the config it read);
  *  4. writes the global part to the writable config, then runs `register --template-config`

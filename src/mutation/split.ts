@@ -5,7 +5,7 @@ import TOML from '@iarna/toml';
  * webhook can prove, on the config it read at admission, that the shell split gives exactly the
  * global part and one `[[runners]]` template per runner. Why split at all: `register
  * --template-config` takes exactly one `[[runners]]` and ignores global keys, while `register
- * --config` appends to an existing file (SPEC §2; gitlab-runner commands/register.go
+ * --config` appends to an existing file (facts §2; gitlab-runner commands/register.go
  * configTemplate.MergeTo: "configuration template must contain exactly one [[runners]] entry").
  *
  * The scanner knows table headers only by shape: a line that is `[name…]` or `[[name…]]`,

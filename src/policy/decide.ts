@@ -1,46 +1,50 @@
 import { describeLocation, formatDenial, formatWarning, sanitizeWarning } from '../findings/format.js';
-import type { Finding, ObjectRef } from '../findings/types.js';
-import type { AdmissionResponse } from '../admission/review.js';
-import { allow, deny } from '../admission/review.js';
-import type { Mode } from '../settings/settings.js';
+import type { Finding, ObjectRef, Severity } from '../findings/types.js';
+import type { Mode } from './mode.js';
 
 /**
- * Findings + mode → the AdmissionResponse. Pure.
+ * Findings + mode → a verdict. Pure; the webhook turns it into an AdmissionResponse
+ * (src/admission/review.ts `respond`) and the CLI reports each finding's `findingOutcome`.
  *  enforce: any deny finding denies (403, every deny finding in the message); warn findings → warnings.
  *  warn:    allowed; deny and warn findings → warnings.
  *  audit:   allowed; findings only in auditAnnotations (and the log).
  * `info` findings never reach kubectl: they are logged and shown by the CLI.
  */
-export interface Decision {
-  response: AdmissionResponse;
+export interface Verdict {
   decision: 'allow' | 'deny' | 'warn';
+  /** the denial text (decision 'deny' only) */
+  message?: string;
+  warnings: string[];
+  auditAnnotations?: Record<string, string>;
 }
 
 /** kubectl shows at most a screenful; the apiserver also caps total warning size. */
-const MAX_WARNINGS = 20;
+export const MAX_WARNINGS = 20;
 
-export function decide(uid: string, object: ObjectRef, findings: readonly Finding[], mode: Mode, extraWarnings: readonly string[] = []): Decision {
-  const denies = findings.filter((f) => f.severity === 'deny');
-  const warns = findings.filter((f) => f.severity === 'warn');
-  const warningText = (list: readonly Finding[]): string[] => list.map(formatWarning);
+/** What one finding does under a mode: a deny finding denies only in enforce, elsewhere it warns. */
+export function findingOutcome(severity: Severity, mode: Mode): Severity {
+  return severity === 'deny' && mode !== 'enforce' ? 'warn' : severity;
+}
+
+export function decide(object: ObjectRef, findings: readonly Finding[], mode: Mode, extraWarnings: readonly string[] = []): Verdict {
   const extra = extraWarnings.map(sanitizeWarning);
-
   if (mode === 'audit') {
-    const res = allow(uid);
     const shown = findings.filter((f) => f.severity !== 'info');
-    if (shown.length > 0) {
-      res.auditAnnotations = {
+    if (shown.length === 0) return { decision: 'allow', warnings: [] };
+    return {
+      decision: 'allow',
+      warnings: [],
+      auditAnnotations: {
         findings: [...new Set(shown.map((f) => f.ruleId))].join(','),
-        'would-deny': denies.length > 0 ? 'true' : 'false',
+        'would-deny': shown.some((f) => f.severity === 'deny') ? 'true' : 'false',
         detail: shown.map((f) => `${f.ruleId} ${describeLocation(f)}`).join('; ').slice(0, 1000),
-      };
-    }
-    return { response: res, decision: 'allow' };
+      },
+    };
   }
-  if (mode === 'enforce' && denies.length > 0) {
-    const warnings = [...warningText(warns), ...extra].slice(0, MAX_WARNINGS);
-    return { response: deny(uid, formatDenial(object, denies), warnings.length ? { warnings } : {}), decision: 'deny' };
-  }
-  const warnings = [...warningText(mode === 'warn' ? [...denies, ...warns] : warns), ...extra].slice(0, MAX_WARNINGS);
-  return { response: allow(uid, warnings.length ? { warnings } : {}), decision: warnings.length ? 'warn' : 'allow' };
+  const denies = findings.filter((f) => findingOutcome(f.severity, mode) === 'deny');
+  // In warn mode a deny finding is shown first, as it was the more serious.
+  const warns = [...findings.filter((f) => f.severity === 'deny' && !denies.includes(f)), ...findings.filter((f) => f.severity === 'warn')];
+  const warnings = [...warns.map(formatWarning), ...extra].slice(0, MAX_WARNINGS);
+  if (denies.length > 0) return { decision: 'deny', message: formatDenial(object, denies), warnings };
+  return { decision: warnings.length ? 'warn' : 'allow', warnings };
 }

@@ -1,5 +1,12 @@
-import type { Mode } from '../settings/settings.js';
-import { isMode } from '../settings/settings.js';
+/** How findings turn into an answer (docs/modes.md). */
+export type Mode = 'enforce' | 'warn' | 'audit';
+
+export const MODES: readonly Mode[] = ['enforce', 'warn', 'audit'];
+
+export function isMode(x: unknown): x is Mode {
+  return typeof x === 'string' && (MODES as readonly string[]).includes(x);
+}
+
 
 /**
  * Which mode applies to one object. Precedence (docs/modes.md):

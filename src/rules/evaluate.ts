@@ -4,21 +4,20 @@ import { refOf } from '../findings/ref.js';
 import type { Finding, ObjectRef } from '../findings/types.js';
 import type { ResolvedRefs } from '../workload/types.js';
 import { analyzeWorkload } from '../workload/index.js';
-import type { Location } from './catalog.js';
+import type { Location } from './rule.js';
 import { checkRunnerConfig, type ConfigStorage } from './config/check.js';
 import { configMapEntries, secretEntries, type DataEntry } from './data.js';
 import { checkSecretEntries, hasChartKeys } from './secret/check.js';
 import { checkGitopsObject, GITOPS_KINDS } from './chartvalues/gitops.js';
 import { workloadFindingsFor } from './workload/index.js';
 import { isRecord } from '../util/is-record.js';
+import { WORKLOAD_KINDS } from '../runner/facts.js';
 
 /**
  * The single entry from "a Kubernetes object" to "its findings". The webhook and the CLI
  * both call this, so they cannot disagree. Pure: anything fetched from the cluster comes in
  * through `resolved`.
  */
-
-export const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Pod']);
 
 /** A runner URL + token pair found in a config, for online verification (issue 6). */
 export interface Credential {

@@ -16,7 +16,3 @@ export interface RuleInfo {
 export const ALL_RULES: readonly RuleInfo[] = [...CONFIG_RULES, ...SECRET_RULES, ...WORKLOAD_RULES, ...GITLAB_RULES, ...MUTATION_RULES, ...CHART_VALUES_RULES]
   .map((r) => ({ id: r.id, severity: r.severity, title: r.title }))
   .sort((a, b) => a.id.localeCompare(b.id));
-
-export function ruleInfo(id: string): RuleInfo | undefined {
-  return ALL_RULES.find((r) => r.id === id);
-}

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Lookups, ValidateDeps, Verifier } from '../admission/validate.js';
+import type { Lookups, ValidateDeps, TokenVerifier } from '../admission/validate.js';
 
 /**
  * The last line of the review budget. The adapters bound themselves (src/kube/lookups.ts,
@@ -70,7 +70,7 @@ export function guardDeps(deps: ValidateDeps, opts: GuardOptions): ValidateDeps 
   }
   const v = deps.verifier;
   if (v) {
-    const verifier: Verifier = {
+    const verifier: TokenVerifier = {
       verify: (items, o) =>
         withinBudget('verifier', () => v.verify(items, o), o.deadline, () => ({ findings: [], warnings: [VERIFIER_LATE] }), () => ({ findings: [], warnings: [VERIFIER_FAILED] }), opts),
     };

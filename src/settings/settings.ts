@@ -1,8 +1,15 @@
 /**
- * Process settings, read once from the environment (the chart sets these). Pure: takes
- * an env object so tests can pass their own.
+ * Process settings, read once from the environment (the chart sets these). Takes an env object so
+ * tests can pass their own. Every variable is checked here, at start: a wrong value stops the
+ * process with one line naming the variable and the offending value (SettingsError), instead of
+ * a setting silently ignored or a failure at the first review.
  */
-export type Mode = 'enforce' | 'warn' | 'audit';
+import { readFileSync } from 'node:fs';
+import { MODES, type Mode } from '../policy/mode.js';
+
+// Re-exported for the edges that read a mode from their own input (paths, CLI flags).
+export { isMode, type Mode } from '../policy/mode.js';
+
 export type CertMode = 'dev' | 'files' | 'selfManaged' | 'certManager';
 
 export interface Settings {
@@ -28,7 +35,7 @@ export interface Settings {
   /** slow or idle clients: headers, whole request, keep-alive idle (ms) and open connections */
   connections: { headersTimeoutMs: number; requestTimeoutMs: number; idleTimeoutMs: number; max: number };
   kube: { lookups: boolean; readSecrets: boolean; timeoutMs: number; cacheTtlMs: number };
-  gitlab: { verify: boolean; allowlist: string[]; caFile?: string; budgetMs: number };
+  gitlab: { verify: boolean; allowlist: string[]; caFile?: string | undefined; budgetMs: number };
   service: { name: string; namespace: string };
   webhookConfigNames: { validating: string; mutating: string };
   shutdownGraceMs: number;
@@ -40,8 +47,9 @@ export interface Settings {
   tls: { caValiditySeconds?: number; servingValiditySeconds?: number; recheckMs: number };
 }
 
-const MODES: readonly Mode[] = ['enforce', 'warn', 'audit'];
 const CERT_MODES: readonly CertMode[] = ['dev', 'files', 'selfManaged', 'certManager'];
+/** pino's levels (GRA_LOG_LEVEL is handed to pino, which throws on anything else) */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export class SettingsError extends Error {}
 
@@ -61,6 +69,78 @@ function bool(env: NodeJS.ProcessEnv, name: string, dflt: boolean): boolean {
   throw new SettingsError(`${name} must be true or false, got "${raw}"`);
 }
 
+function port(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
+  const n = int(env, name, dflt, 0);
+  if (n > 65535) throw new SettingsError(`${name} must be a port number (0-65535), got "${env[name]}"`);
+  return n;
+}
+
+/** Kubernetes object names: a Service and namespace are DNS-1123 labels, webhook configurations subdomains. */
+function dnsName(env: NodeJS.ProcessEnv, name: string, dflt: string, kind: 'label' | 'subdomain'): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const label = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+  const ok = kind === 'label' ? label.test(raw) : raw.length <= 253 && raw.split('.').every((l) => label.test(l));
+  if (!ok) throw new SettingsError(`${name} must be a Kubernetes DNS-1123 ${kind} (lowercase letters, digits, '-'), got "${raw}"`);
+  return raw;
+}
+
+/**
+ * GRA_GITLAB_ALLOWLIST: comma-separated https:// base URLs. Refused, not skipped:
+ *  - no scheme (`gitlab.example.com`): it would never match, and every review would then say
+ *    "not on the allowlist";
+ *  - http://: runner tokens would travel in cleartext to that host on every review (GitLab
+ *    itself answers over https; a plain-http in-cluster GitLab is reached through its https
+ *    Service or not verified);
+ *  - credentials (`https://user:pw@host`): the entry is printed in logs and errors, and the
+ *    verifier never sends userinfo anyway. They are never echoed.
+ */
+function allowlist(env: NodeJS.ProcessEnv): string[] {
+  const name = 'GRA_GITLAB_ALLOWLIST';
+  const entries = (env[name] || '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const entry of entries) {
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(entry)) {
+      throw new SettingsError(`${name}: entry "${shown(entry)}" has no scheme; write it as https://${shown(entry)}`);
+    }
+    let u: URL;
+    try {
+      u = new URL(entry);
+    } catch {
+      throw new SettingsError(`${name}: entry "${shown(entry)}" is not a URL`);
+    }
+    if (u.username !== '' || u.password !== '') {
+      throw new SettingsError(`${name}: entry "${u.protocol}//(credentials removed)@${u.host}" holds credentials; list the base URL only`);
+    }
+    if (u.protocol === 'http:') {
+      throw new SettingsError(`${name}: entry "${shown(entry)}" uses http://, so runner tokens would travel in cleartext; use https://`);
+    }
+    if (u.protocol !== 'https:') throw new SettingsError(`${name}: entry "${shown(entry)}" must be an https:// URL`);
+    if (u.search !== '' || u.hash !== '') throw new SettingsError(`${name}: entry "${u.origin}${u.pathname}…" must not have a query or fragment`);
+  }
+  return entries;
+}
+
+/** An entry as typed, minus any userinfo before the host (a password someone pasted). */
+function shown(entry: string): string {
+  return entry.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/@]*@/i, (_m, scheme: string | undefined) => `${scheme ?? ''}(credentials removed)@`).slice(0, 200);
+}
+
+/** GRA_GITLAB_CA_FILE must name a readable file with a PEM certificate: checked now, not at the first verification. */
+function caFile(env: NodeJS.ProcessEnv): string | undefined {
+  const name = 'GRA_GITLAB_CA_FILE';
+  const path = env[name];
+  if (path === undefined || path === '') return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new SettingsError(`${name}: cannot read "${path}" (${code})`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new SettingsError(`${name}: "${path}" holds no PEM certificate`);
+  return path;
+}
+
 function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], dflt: T): T {
   const raw = env[name];
   if (raw === undefined || raw === '') return dflt;
@@ -69,14 +149,19 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: 
 }
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const gitlabVerify = bool(env, 'GRA_GITLAB_VERIFY', false);
+  const gitlabAllowlist = allowlist(env);
+  if (gitlabVerify && gitlabAllowlist.length === 0) {
+    throw new SettingsError('GRA_GITLAB_ALLOWLIST must list at least one https:// GitLab URL when GRA_GITLAB_VERIFY is true');
+  }
   return {
     host: env.GRA_HOST || '127.0.0.1',
-    port: int(env, 'GRA_PORT', 8443, 0),
-    metricsPort: int(env, 'GRA_METRICS_PORT', 9090, 0),
+    port: port(env, 'GRA_PORT', 8443),
+    metricsPort: port(env, 'GRA_METRICS_PORT', 9090),
     mode: oneOf(env, 'GRA_MODE', MODES, 'enforce'),
     certMode: oneOf(env, 'GRA_CERT_MODE', CERT_MODES, 'dev'),
     certDir: env.GRA_CERT_DIR || 'certs',
-    logLevel: env.GRA_LOG_LEVEL || 'info',
+    logLevel: oneOf(env, 'GRA_LOG_LEVEL', LOG_LEVELS, 'info'),
     bodyLimit: int(env, 'GRA_BODY_LIMIT', 7 * 1024 * 1024, 1024),
     reviewBudgetMs: int(env, 'GRA_REVIEW_BUDGET_MS', 2500, 50),
     analysis: {
@@ -101,15 +186,18 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       cacheTtlMs: int(env, 'GRA_KUBE_CACHE_TTL_MS', 10000, 0),
     },
     gitlab: {
-      verify: bool(env, 'GRA_GITLAB_VERIFY', false),
-      allowlist: (env.GRA_GITLAB_ALLOWLIST || '').split(',').map((s) => s.trim()).filter(Boolean),
-      caFile: env.GRA_GITLAB_CA_FILE || undefined,
+      verify: gitlabVerify,
+      allowlist: gitlabAllowlist,
+      caFile: caFile(env),
       budgetMs: int(env, 'GRA_GITLAB_BUDGET_MS', 2000, 10),
     },
-    service: { name: env.GRA_SERVICE_NAME || 'gitlab-runner-admission', namespace: env.GRA_NAMESPACE || 'gitlab-runner-admission' },
+    service: {
+      name: dnsName(env, 'GRA_SERVICE_NAME', 'gitlab-runner-admission', 'label'),
+      namespace: dnsName(env, 'GRA_NAMESPACE', 'gitlab-runner-admission', 'label'),
+    },
     webhookConfigNames: {
-      validating: env.GRA_VALIDATING_WEBHOOK_NAME || 'gitlab-runner-admission',
-      mutating: env.GRA_MUTATING_WEBHOOK_NAME || 'gitlab-runner-admission',
+      validating: dnsName(env, 'GRA_VALIDATING_WEBHOOK_NAME', 'gitlab-runner-admission', 'subdomain'),
+      mutating: dnsName(env, 'GRA_MUTATING_WEBHOOK_NAME', 'gitlab-runner-admission', 'subdomain'),
     },
     shutdownGraceMs: int(env, 'GRA_SHUTDOWN_GRACE_MS', 20000, 0),
     tls: {
@@ -118,8 +206,4 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       recheckMs: int(env, 'GRA_TLS_RECHECK_SECONDS', 300, 1) * 1000,
     },
   };
-}
-
-export function isMode(x: unknown): x is Mode {
-  return typeof x === 'string' && (MODES as readonly string[]).includes(x);
 }

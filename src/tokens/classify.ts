@@ -1,9 +1,9 @@
 /**
- * `classifyToken`: what a string in a token slot is (SPEC §1), with the whitespace around
+ * `classifyToken`: what a string in a token slot is (facts §1), with the whitespace around
  * and inside it reported separately, because a trailing newline from `echo` into a Secret
- * breaks the RUNNER-TOKEN header even when the token itself is right (SPEC §2).
+ * breaks the RUNNER-TOKEN header even when the token itself is right (facts §2).
  */
-import { analyze, isInvisible } from './analyze.js';
+import { tokenShape, isInvisible } from './shape.js';
 import { describeChar, redactAnalysis, splitWhitespace } from './redact.js';
 import type { Classification, TokenClass } from './types.js';
 
@@ -40,7 +40,7 @@ export function classifyToken(raw: string): Classification {
   const { trimmed, compact, start, end, inner } = splitWhitespace(raw);
   // Classified without inner invisibles, so "glrt-…\u200b…" still says what it is, and the
   // whitespace flags say what is wrong with it.
-  const a = analyze(compact);
+  const a = tokenShape(compact);
   const surrounding = start > 0 || end < raw.length;
   const c: Classification = {
     cls: a.cls,

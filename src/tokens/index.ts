@@ -2,5 +2,5 @@ export type { AuthForm, Classification, PlaceholderIntent, TokenClass } from './
 export { classifyToken } from './classify.js';
 export { describeToken, escapeInvisible, redactToken } from './redact.js';
 export { crc32, crc32Base36 } from './crc.js';
-export { OTHER_GITLAB_PREFIXES, parseRoutable } from './analyze.js';
-export { isAuthToken, isPlaceholderLike, isRealToken, isRegistrationToken } from './predicates.js';
+export { OTHER_GITLAB_PREFIXES, parseRoutable } from './shape.js';
+export { isGitlabToken, isPlaceholderLike, isPrefixedToken, isRealToken } from './predicates.js';

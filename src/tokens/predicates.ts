@@ -1,45 +1,34 @@
 /**
- * Questions rules ask about a classified token. Facts: SPEC §1 (which kinds are runner
- * authentication tokens) and §5 (what the webhook must treat as a secret).
+ * Questions rules ask about a classified token (docs/tokens.md: which forms are runner
+ * authentication tokens, and what the webhook must treat as a secret).
  */
 import type { TokenClass } from './types.js';
 
 /**
- * A runner authentication token by its shape: glrt-, glrt-tN_, tN_, glrtr-, routable,
- * instance-prefixed, legacy 30 hex. A routable token with a wrong checksum is still one
- * (a damaged one; check `crcValid`). Unprefixed 20-char tokens are NOT included: only GitLab
- * can tell (`legacy-ambiguous`).
+ * A token with a GitLab prefix (GR1348941…, glrt-…, glpat-…): recognisable as a secret wherever
+ * it sits, even outside a token slot.
  */
-export function isAuthToken(cls: TokenClass): boolean {
-  return cls.kind === 'auth';
+export function isPrefixedToken(cls: TokenClass): boolean {
+  return cls.kind === 'registration' || cls.kind === 'auth' || cls.kind === 'other-gitlab';
 }
 
-/** A prefixed registration token (GR1348941…). Unprefixed legacy ones are `legacy-ambiguous`. */
-export function isRegistrationToken(cls: TokenClass): boolean {
-  return cls.kind === 'registration';
+/** A form GitLab issues: prefixed, or an unprefixed legacy runner token only GitLab can place. */
+export function isGitlabToken(cls: TokenClass): boolean {
+  return isPrefixedToken(cls) || cls.kind === 'legacy-ambiguous';
 }
 
 /**
- * Anything that may be a real secret: where it sits (a ConfigMap, a plain env `value`)
- * matters, and it must never be printed whole.
+ * Anything in a token slot that may be a real secret: a GitLab form, or an unrecognised value
+ * with the shape of a random secret. Where it sits (a ConfigMap, a plain env `value`) matters,
+ * and it must never be printed whole.
  */
 export function isRealToken(cls: TokenClass): boolean {
-  switch (cls.kind) {
-    case 'registration':
-    case 'legacy-ambiguous':
-    case 'auth':
-    case 'other-gitlab':
-      return true;
-    case 'unknown':
-      return cls.looksSecret === true;
-    default:
-      return false;
-  }
+  return isGitlabToken(cls) || (cls.kind === 'unknown' && cls.looksSecret === true);
 }
 
 /**
  * Nothing a runner could authenticate with: empty or a placeholder. Not `env-reference`:
- * since runner 18.10 `token = "${RUNNER_TOKEN}"` is expanded from the environment (SPEC §2),
+ * since runner 18.10 `token = "${RUNNER_TOKEN}"` is expanded from the environment (docs/tokens.md),
  * so whether it works depends on the container's env, which the caller has to look at.
  */
 export function isPlaceholderLike(cls: TokenClass): boolean {

@@ -2,7 +2,7 @@
  * Safe-to-print forms of token values. House rule: a token never appears whole in a
  * message, log, metric or error; at most its public prefix and its last 4 characters.
  */
-import { analyze, isInvisible, isLowDiversity, looksSecret, type Analysis } from './analyze.js';
+import { tokenShape, isInvisible, isLowDiversity, looksSecret, type TokenShape } from './shape.js';
 import type { AuthForm, TokenClass } from './types.js';
 
 /** Below this many secret characters, even the last 4 would give away too much. */
@@ -58,7 +58,7 @@ function showWhole(trimmed: string): string {
  * @param compact  the value trimmed and with inner invisible characters removed (what `a` classified)
  * @param trimmed  the value trimmed only (placeholders are shown as written)
  */
-export function redactAnalysis(a: Analysis, compact: string, trimmed: string): string {
+export function redactAnalysis(a: TokenShape, compact: string, trimmed: string): string {
   const { cls } = a;
   if (cls.kind === 'empty') return '(empty)';
   if (cls.kind === 'env-reference') return showWhole(trimmed);
@@ -110,7 +110,7 @@ export function splitWhitespace(raw: string): { trimmed: string; compact: string
  */
 export function redactToken(value: string, _cls?: TokenClass): string {
   const { trimmed, compact } = splitWhitespace(value);
-  return redactAnalysis(analyze(compact), compact, trimmed);
+  return redactAnalysis(tokenShape(compact), compact, trimmed);
 }
 
 // ---------------------------------------------------------------------------------------

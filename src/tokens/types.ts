@@ -1,5 +1,5 @@
 /**
- * What a string in a token slot is. Facts: ../shared/SPEC.md §1 (gitlab-runner
+ * What a string in a token slot is. Facts: docs/facts.md §1 (gitlab-runner
  * helpers/shorten_token.go, GitLab "Token prefixes" docs).
  */
 export type AuthForm =

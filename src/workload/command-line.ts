@@ -1,6 +1,6 @@
 import { hasExpansion, variableOf } from './shell.js';
 import type { EnvEntry, EnvFromEntry, Invocation, ParsedFlag, RegisterInfo, ReservedOption, Subcommand, ValueRef } from './types.js';
-import { NONROOT_CONFIG, ROOT_CONFIG } from './pod.js';
+import { CONFIG_FILE_ENV, NONROOT_CONFIG, ROOT_CONFIG, TOKEN_ENV } from '../runner/facts.js';
 
 /**
  * gitlab-runner's own command line: verbs, flags and the env vars they fall back to. Facts:
@@ -153,7 +153,7 @@ export function configPathOf(inv: Invocation | undefined, ctx: Ctx, nonRoot: boo
     if (v.kind === 'env' && v.entry?.source.type === 'value' && !hasExpansion(v.entry.source.value)) return v.entry.source.value;
     return undefined;
   }
-  const envCfg = findEnv(ctx.env, 'CONFIG_FILE');
+  const envCfg = findEnv(ctx.env, CONFIG_FILE_ENV);
   if (envCfg) return envCfg.source.type === 'value' && !hasExpansion(envCfg.source.value) ? envCfg.source.value : undefined;
   return nonRoot ? NONROOT_CONFIG : ROOT_CONFIG;
 }
@@ -167,9 +167,9 @@ function envSlot(ctx: Ctx, name: string): ValueRef | undefined {
 export function registerInfo(inv: Invocation, ctx: Ctx, nonRoot: boolean, envField: (e: EnvEntry) => string): RegisterInfo {
   const r: RegisterInfo = { invocation: inv, reserved: [] };
   const pick = (flag: string, env: string): ValueRef | undefined => flagOf(inv, flag)?.value ?? envSlot(ctx, env);
-  const reg = pick('registration-token', 'REGISTRATION_TOKEN');
+  const reg = pick('registration-token', TOKEN_ENV.registration);
   if (reg) r.registrationToken = reg;
-  const tok = pick('token', 'CI_SERVER_TOKEN');
+  const tok = pick('token', TOKEN_ENV.auth);
   if (tok) r.token = tok;
   const tmpl = pick('template-config', 'TEMPLATE_CONFIG_FILE');
   if (tmpl) r.templateConfig = tmpl;

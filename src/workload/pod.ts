@@ -12,6 +12,7 @@ import type {
   VolumeInfo,
 } from './types.js';
 import { isRecord } from '../util/is-record.js';
+import { NONROOT_CONFIG, ROOT_CONFIG } from '../runner/facts.js';
 
 /**
  * The pod spec as data: where it sits in the object, its volumes, each container's mounts and
@@ -265,8 +266,5 @@ export function resolvePath(path: string, mounts: readonly MountInfo[]): FileLoc
   return located(p, best, bestEnd === 0 ? p.slice(1) : p.slice(bestEnd + 1));
 }
 
-// Default config file: root → /etc/gitlab-runner/config.toml, otherwise
-// $HOME/.gitlab-runner/config.toml (gitlab-runner commands/config.go getDefaultConfigFile).
-// HOME of the images' gitlab-runner user (uid 999) is /home/gitlab-runner.
-export const ROOT_CONFIG = '/etc/gitlab-runner/config.toml';
-export const NONROOT_CONFIG = '/home/gitlab-runner/.gitlab-runner/config.toml';
+// Default config file paths: src/runner/facts.ts.
+export { ROOT_CONFIG, NONROOT_CONFIG };

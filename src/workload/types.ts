@@ -1,7 +1,7 @@
 /**
  * What a runner workload (Deployment, StatefulSet, DaemonSet, bare Pod, …) does with its
  * config and tokens, read from the pod spec alone. Pure data; produced by workload.ts.
- * Facts: ../shared/SPEC.md §2 (what gitlab-runner does), §4 (how people deploy it).
+ * Facts: docs/facts.md §2 (what gitlab-runner does), §4 (how people deploy it).
  */
 
 /** Loosely typed pod spec: the objects come from JSON/YAML and are validated as they are read. */

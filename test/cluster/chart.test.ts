@@ -276,7 +276,7 @@ t.test('the chart on a real kube-apiserver', { skip: SKIP_CLUSTER, timeout: 300_
   await t.test("the apiserver's view of our latency", async (t) => {
     const text = (await apiCall(cluster, 'GET', '/metrics')).text;
     const buckets = new Map<number, number>();
-    let count = 0;
+    let count: number;
     for (const line of text.split('\n')) {
       const m = /^apiserver_admission_webhook_admission_duration_seconds_bucket\{(.*)\} (\S+)$/.exec(line);
       if (!m || !/name="[^"]*gitlab-runner-admission\.io"/.test(m[1]!)) continue;

@@ -1,7 +1,7 @@
 import t from 'tap';
 import pino from 'pino';
 import { startFakeGitlab, type FakeGitlab } from '../helpers/fake-gitlab.js';
-import { createVerifier, SYSTEM_ID, type Verifier, type VerifyItem } from '../../src/gitlab/verifier.js';
+import { createVerifier, SYSTEM_ID, type GitlabVerifier, type VerifyItem } from '../../src/gitlab/verifier.js';
 import type { Settings } from '../../src/settings/settings.js';
 import { createHttpsFetch } from '../../src/gitlab/transport.js';
 
@@ -30,7 +30,7 @@ const log = pino({ level: 'silent' });
 const at = { object: { kind: 'ConfigMap', namespace: 'ci', name: 'runner' }, dataKey: 'config.toml' };
 const item = (token: string, url = gl.url): VerifyItem => ({ url, token, at: { ...at, runner: { index: 0 } } });
 
-function verifier(over: Partial<Settings['gitlab']> = {}): Verifier {
+function verifier(over: Partial<Settings['gitlab']> = {}): GitlabVerifier {
   // generous budget where the budget is not the subject: CI boxes can be slow at TLS handshakes
   const v = createVerifier({ verify: true, allowlist: [gl.url], caFile: gl.caFile, budgetMs: 20_000, ...over }, log);
   t.teardown(() => v.close());
@@ -167,7 +167,7 @@ t.test('cache and single-flight over the wire', async (t) => {
   gl.delayMs = 0;
 });
 
-t.test('the fake answers jobs/request like GitLab (SPEC §3): 204 for a valid token, 403 otherwise', async (t) => {
+t.test('the fake answers jobs/request like GitLab (facts §3): 204 for a valid token, 403 otherwise', async (t) => {
   reset(gl);
   const f = createHttpsFetch({ caFile: gl.caFile });
   t.teardown(() => f.close());
@@ -175,5 +175,5 @@ t.test('the fake answers jobs/request like GitLab (SPEC §3): 204 for a valid to
     f(`${gl.url}/api/v4/jobs/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }), signal: AbortSignal.timeout(5000) });
   t.equal((await call(VALID)).status, 204);
   t.equal((await call(REVOKED)).status, 403);
-  t.equal((await call(LEGACY_REG)).status, 403, 'a registration token is forbidden on jobs/request (SPEC §2)');
+  t.equal((await call(LEGACY_REG)).status, 403, 'a registration token is forbidden on jobs/request (facts §2)');
 });

@@ -52,7 +52,7 @@ const stage = (name: string) => parsed.stages.find((s) => s.name === name);
 const runLines = (s: Stage | undefined) => (s?.lines ?? []).filter((l) => /^RUN\s/.test(l)).map((l) => l.replace(/^RUN\s+/, ''));
 
 t.test('Dockerfile has the steps this test replays', async (t) => {
-  t.match(parsed.args.NODE_IMAGE ?? '', /^node:20-(bookworm-slim|alpine)/, 'small Node 20 base');
+  t.match(parsed.args.NODE_IMAGE ?? '', /^node:24\.\d+\.\d+-(bookworm-slim|alpine)@sha256:[0-9a-f]{64}$/, 'small Node 24 LTS base, pinned by version and digest');
   const build = stage('build');
   const deps = stage('deps');
   const runtime = parsed.stages.at(-1);

@@ -3,9 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import type { Lookups, Verifier } from '../../src/admission/validate.js';
+import type { Lookups, TokenVerifier } from '../../src/admission/validate.js';
 import { ensureDevCerts } from '../../src/certs/dev.js';
-import { makeFinding } from '../../src/rules/catalog.js';
+import { makeFinding } from '../../src/rules/rule.js';
 import { TOKEN_REJECTED } from '../../src/rules/gitlab/rules.js';
 import { buildApp } from '../../src/server/app.js';
 import { LOOKUPS_FAILED, LOOKUPS_LATE, VERIFIER_FAILED, VERIFIER_LATE } from '../../src/server/budget.js';
@@ -34,7 +34,7 @@ const online = {
 
 const never = <T>(): Promise<T> => new Promise<T>(() => undefined);
 
-function app(deps: { lookups?: Lookups; verifier?: Verifier }, budgetMs = 300) {
+function app(deps: { lookups?: Lookups; verifier?: TokenVerifier }, budgetMs = 300) {
   const settings = loadSettings({ GRA_REVIEW_BUDGET_MS: String(budgetMs), GRA_LOG_LEVEL: 'silent' });
   const exceeded: string[] = [];
   const a = buildApp({
@@ -95,7 +95,7 @@ t.test('a dependency that throws: fail open with a warning, not a 500', async (t
 });
 
 t.test('an answer inside the budget is used, not dropped', async (t) => {
-  const verifier: Verifier = {
+  const verifier: TokenVerifier = {
     verify: async (items) => {
       await new Promise((r) => setTimeout(r, 30));
       const c = items[0]!;

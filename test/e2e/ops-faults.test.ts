@@ -23,7 +23,6 @@ import { request, review, type HttpResult } from '../helpers/server.js';
  */
 
 const seed = (f: string) => readYamlDocs(path.join(fixturesDir, 'seed', f))[0];
-const P = 'gitlab_runner_admission_';
 
 interface Srv {
   started: Started;

@@ -101,7 +101,6 @@ t.test('SIGTERM under load: 503 readiness, every request answered, in-flight rev
   let sent = 0;
   let duringDrain = 0;
   let closeHeaders = 0;
-  let signalledAt = 0;
   let drainSeenAt = 0; // readiness answered 503: every request sent from here on is a drain request
   let stop = false;
   const check = (r: HttpResult, want: boolean, sentAt: number) => {
@@ -128,7 +127,7 @@ t.test('SIGTERM under load: 503 readiness, every request answered, in-flight rev
   while (sent < 300 && failures.length === 0) await sleep(20);
   t.equal((await request(`${child.url}/readyz`, ca, 'GET')).status, 200, 'ready before the signal');
 
-  signalledAt = Date.now();
+  const signalledAt = Date.now();
   child.proc.kill('SIGTERM');
   await sleep(300);
   const ready = await request(`${child.url}/readyz`, ca, 'GET');

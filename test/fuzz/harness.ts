@@ -27,7 +27,7 @@ export const runs = (ci: number): { numRuns: number; seed?: number; endOnFailure
   endOnFailure: true,
 });
 
-/** A token of each kind SPEC §1 lists, with a high-entropy secret part derived from a seed (reproducible, never colliding with fixed text). */
+/** A token of each kind facts §1 lists, with a high-entropy secret part derived from a seed (reproducible, never colliding with fixed text). */
 const ALNUM = 'abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 export interface Planted {
   token: string;

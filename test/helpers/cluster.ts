@@ -52,7 +52,7 @@ export interface Cluster {
   /** the KUBEBUILDER_ASSETS dir (helm at `${assets}/helm` when laid out by assets.sh) */
   assets: string;
   /** the apiserver's audit log (JSON lines) when started with `audit: true` */
-  auditLogPath?: string;
+  auditLogPath?: string | undefined;
   /** the CA's key, PEM: sign more client certs if a test needs them */
   caKeyFile: string;
   /** kills etcd + apiserver by pid, removes dir; idempotent */

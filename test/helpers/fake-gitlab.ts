@@ -1,6 +1,6 @@
 /**
  * A fake GitLab on 127.0.0.1 over HTTPS (its own throwaway CA), answering the runner endpoints with
- * the status codes of ../shared/SPEC.md §3 (and GitLab Rails lib/api/ci/runner.rb, lib/api/users.rb):
+ * the status codes of docs/facts.md §3 (and GitLab Rails lib/api/ci/runner.rb, lib/api/users.rb):
  *
  *   POST   /api/v4/runners/verify   200 {id, token, token_expires_at} | 403 | 422 orphaned
  *   POST   /api/v4/runners          201 {id, token, token_expires_at} | 403 | 410 registration disallowed

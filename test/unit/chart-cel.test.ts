@@ -229,7 +229,7 @@ t.test('a condition lets other resources through, so conditions can be ANDed on 
 });
 
 /**
- * Reference predicate for "runner object" in plain JS, following SPEC §5 (a data key ending in
+ * Reference predicate for "runner object" in plain JS, following facts §5 (a data key ending in
  * .toml that holds [[runners]]; a container whose image or command is gitlab-runner), plus the
  * chart's Secret key names. The CEL must be true wherever this is.
  */

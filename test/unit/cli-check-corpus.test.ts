@@ -22,12 +22,12 @@ const corpus = path.join(sharedDir, 'corpus');
  * three; the others are listed in docs/cli.md and reported to the lead.
  */
 const DISAGREE: Record<string, { ours: Verdict; why: string }> = {
-  'toml/official-testdata-lint-misspelled_key.toml': { ours: 'warn', why: 'GRA007 unknown key buids_dir (SPEC §5; README)' },
-  'toml/official-testdata-lint-wrong_section.toml': { ours: 'warn', why: 'GRA007 stray top-level `runner` table (SPEC §5; README)' },
+  'toml/official-testdata-lint-misspelled_key.toml': { ours: 'warn', why: 'GRA007 unknown key buids_dir (facts §5; README)' },
+  'toml/official-testdata-lint-wrong_section.toml': { ours: 'warn', why: 'GRA007 stray top-level `runner` table (facts §5; README)' },
   'toml/metzenseifner-custom-nspawn.toml': { ours: 'warn', why: 'GRA007 runners.custom.run_exec_timeout is not a CustomConfig key (README)' },
   'k8s/sgaunet-configmap-stars-placeholder.yaml': {
     ours: 'warn',
-    why: 'GRA007: disable_cache, shm_size, tls_verify are [runners.docker] keys written under [runners.kubernetes], ignored there (SPEC §5)',
+    why: 'GRA007: disable_cache, shm_size, tls_verify are [runners.docker] keys written under [runners.kubernetes], ignored there (facts §5)',
   },
   'k8s/fullstack-pw-helm-values-runnerToken-named-registration_token.yaml.tpl': {
     ours: 'skip',

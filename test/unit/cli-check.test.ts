@@ -45,7 +45,7 @@ t.test('seed fixtures: exit 1, the deny rules, file lines, tokens redacted', asy
   const r = await check([seedDir]);
   t.equal(r.code, 1, r.err);
   t.equal(r.err, '');
-  // SPEC §5: a registration token in [[runners]] token; in the chart's runner-token key; both keys set.
+  // facts §5: a registration token in [[runners]] token; in the chart's runner-token key; both keys set.
   for (const id of ['GRA001', 'GRA101', 'GRA103']) t.match(r.out, new RegExp(`: deny ${id} `), `${id} denied`);
   // config.toml line 8 (`token = …`) is line 18 of the YAML file: the block scalar starts on line 11.
   t.match(r.out, `${path.join(seedDir, 'configmap-registration-token.yaml')}:18: deny GRA001 ConfigMap gitlab-runner/gitlab-runner-config: key "config.toml", [[runners]] #0 "ois-cfa-runner", line 8: `);

@@ -70,7 +70,7 @@ t.test('200: no finding, the documented request with a runner-shaped system_id',
   t.equal(s.calls[0]!.url, `${GL}/api/v4/runners/verify`);
   t.equal(s.calls[0]!.body.token, AUTH);
   t.equal(s.calls[0]!.body.system_id, SYSTEM_ID);
-  t.match(SYSTEM_ID, /^[sr]_[0-9a-zA-Z]{12}$/, 'same shape as gitlab-runner system ids (SPEC §2)');
+  t.match(SYSTEM_ID, /^[sr]_[0-9a-zA-Z]{12}$/, 'same shape as gitlab-runner system ids (facts §2)');
 });
 
 t.test('403: a deny finding naming the GitLab, redacted token, and the way to a new token', async (t) => {
@@ -140,6 +140,18 @@ t.test('URLs off the allowlist are never called', async (t) => {
   t.same(r.results.map((x) => x.outcome), ['not-allowed', 'not-allowed', 'not-allowed']);
   t.match(r.warnings.join('\n'), /evil\.example is not on the allowlist/);
   t.notMatch(r.warnings.join('\n'), /secretvalue/, 'credentials in a url are not echoed');
+});
+
+t.test('credentials in a runner url on an allowlisted host: said as such, never sent, never echoed', async (t) => {
+  const s = setup(() => 200);
+  const r = await s.run([item(AUTH, 'https://bot:glpat-secretvalue1234567890@gitlab.example.com/')]);
+  t.equal(s.calls.length, 0, 'no request: the url is not verified as written');
+  t.same(r.results.map((x) => x.outcome), ['not-allowed']);
+  const w = r.warnings.join('\n');
+  t.match(w, /https:\/\/\(credentials removed\)@gitlab\.example\.com holds credentials; remove them from config\.toml/);
+  t.notMatch(w, /not on the allowlist/, 'the host is on the allowlist: not the reason');
+  t.notMatch(w + s.lines.join(''), /secretvalue|bot:/, 'the credentials appear in no warning and no log line');
+  t.notMatch(w, new RegExp(AUTH), 'nor the whole token');
 });
 
 t.test('cache: a second review of the same (url, token) makes no request', async (t) => {

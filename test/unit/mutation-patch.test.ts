@@ -1,12 +1,14 @@
 import t from 'tap';
 import fjp from 'fast-json-patch';
-import { PatchBuilder, encodePatch, escapeSegment, pointer, segmentsOf } from '../../src/mutation/patch.js';
-import { TtlCache } from '../../src/kube/cache.js';
+import { PatchBuilder, encodePatch, escapeSegment, pointer } from '../../src/mutation/patch.js';
+import { TtlCache } from '../../src/util/ttl-cache.js';
 
 t.test('RFC 6901 escaping round-trips', async (t) => {
   t.equal(escapeSegment('a/b~c'), 'a~1b~0c', '~ first, then /');
   t.equal(escapeSegment('~1'), '~01', 'a literal ~1 is not mistaken for an escaped /');
   t.equal(pointer(['metadata', 'annotations', 'gitlab-runner-admission/injected']), '/metadata/annotations/gitlab-runner-admission~1injected');
+  // RFC 6901 §4 decoding: ~1 first, then ~0
+  const segmentsOf = (ptr: string) => ptr.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   for (const segs of [['a/b', '~', '~1', '', '0'], ['x']]) t.same(segmentsOf(pointer(segs)), segs);
   const doc = { m: { 'a/b~c': 1 } };
   t.same(fjp.getValueByPointer(doc, pointer(['m', 'a/b~c'])), 1, 'a real implementation resolves our pointer');
@@ -33,7 +35,7 @@ t.test('PatchBuilder creates parents once and never aliases op values', async (t
 
 t.test('TtlCache: expiry, size bound, TTL 0 disables', async (t) => {
   let now = 0;
-  const c = new TtlCache<number>(100, 2, () => now);
+  const c = new TtlCache<number>({ maxEntries: 2, defaultTtlMs: 100, now: () => now });
   c.set('a', 1);
   c.set('b', 2);
   c.set('c', 3);
@@ -41,7 +43,11 @@ t.test('TtlCache: expiry, size bound, TTL 0 disables', async (t) => {
   t.equal(c.get('b'), 2);
   now = 100;
   t.equal(c.get('b'), undefined, 'expired at ttl');
-  const off = new TtlCache<number>(0, 10, () => now);
+  const off = new TtlCache<number>({ maxEntries: 10, now: () => now });
   off.set('a', 1);
   t.equal(off.get('a'), undefined);
+  off.set('a', 1, 50);
+  t.equal(off.get('a'), 1, 'a ttl given to set overrides the default');
+  now = 150;
+  t.equal(off.get('a'), undefined, 'per-entry ttl expires');
 });

@@ -9,7 +9,7 @@ import { fixturesDir, readYamlDocs, SEED_REG_TOKEN } from '../helpers/fixtures.j
 
 /**
  * The injected init step, run for real by /bin/sh against a stub `gitlab-runner` that behaves
- * like `register` as far as files go (SPEC §2: loads --config, requires exactly one
+ * like `register` as far as files go (facts §2: loads --config, requires exactly one
  * [[runners]] in --template-config, appends a runner with a token, writes --config). Proves the
  * global part of the user's config survives, that each template holds exactly one runner, and
  * that the shell split equals its TypeScript mirror (split.ts).
@@ -157,7 +157,7 @@ listen_address = ":9252"
   t.equal(readFileSync(path.join(s.log, 'tpl-2.toml'), 'utf8'), mirror.runners[1]);
   const cfg = readFileSync(s.config, 'utf8');
   t.match(cfg, /^concurrent = 4$/m);
-  t.match(cfg, /\[session_server\]\n  session_timeout = 1800/, 'a global table after a runner goes to the global part');
+  t.match(cfg, /\[session_server\]\n {2}session_timeout = 1800/, 'a global table after a runner goes to the global part');
   t.match(cfg, /name = "one"[\s\S]*name = "two"/);
 });
 

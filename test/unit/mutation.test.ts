@@ -1,7 +1,7 @@
 import t from 'tap';
 import path from 'node:path';
 import fjp from 'fast-json-patch';
-import { planInjection, INIT_CONTAINER_NAME, type Plan } from '../../src/mutation/plan.js';
+import { planInjection, INIT_CONTAINER_NAME, type InjectionPlan } from '../../src/mutation/plan.js';
 import { INJECTED } from '../../src/mutation/annotations.js';
 import { evaluateObject } from '../../src/rules/evaluate.js';
 import type { ResolvedRefs } from '../../src/workload/types.js';
@@ -31,7 +31,7 @@ function annotate(obj: any, ann: Record<string, string>): any {
   return obj;
 }
 
-function apply(obj: unknown, plan: Plan): any {
+function apply(obj: unknown, plan: InjectionPlan): any {
   if (plan.action !== 'patch') throw new Error(`expected a patch, got ${plan.action}/${plan.reason}`);
   // validate=true: every op must be applicable (parents exist, indexes valid)
   return fjp.applyPatch(structuredClone(obj), plan.patch as fjp.Operation[], true, false).newDocument;
@@ -133,7 +133,7 @@ t.test('the global settings reach the init step: concurrent = 10 is split out at
 
 t.test('no patch when nothing is needed or allowed', async (t) => {
   const ann = { 'gitlab-runner-admission/token-secret': 'gitlab-runner-tokens' };
-  const reason = (p: Plan) => (p.action === 'none' ? p.reason : 'patch');
+  const reason = (p: InjectionPlan) => (p.action === 'none' ? p.reason : 'patch');
 
   t.equal(reason(planInjection(deployment(), { kind: 'Deployment', resolved: refs() })), 'no-token-source', 'no token source');
   const noSource = planInjection(deployment(), { kind: 'Deployment', resolved: refs() });
@@ -166,7 +166,7 @@ t.test('explicit key and a read Secret choose one flow; auth tokens get no preSt
   const out = apply(o1, planInjection(o1, { kind: 'Deployment', resolved: refs() }));
   const init = podSpec(out).initContainers[0];
   t.same(init.env.filter((e: any) => e.valueFrom), [{ name: 'CI_SERVER_TOKEN', valueFrom: { secretKeyRef: { name: 'tok', key: 'glrt' } } }]);
-  t.notOk(podSpec(out).containers[0].lifecycle, 'no unregister for an authentication token: for glrtr-/t1_ tokens it would delete the runner itself (SPEC §2)');
+  t.notOk(podSpec(out).containers[0].lifecycle, 'no unregister for an authentication token: for glrtr-/t1_ tokens it would delete the runner itself (facts §2)');
 
   const o2 = annotate(deployment(), base);
   const out2 = apply(o2, planInjection(o2, { kind: 'Deployment', resolved: refs(undefined, { tok: { 'runner-registration-token': SEED_REG_TOKEN, 'runner-token': '' } }) }));

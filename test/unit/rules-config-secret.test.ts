@@ -91,7 +91,7 @@ t.test('runner configs in Secrets and binaryData', async (t) => {
   const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'n' }, binaryData: { 'config.toml': Buffer.from(cfg(SEED_REG_TOKEN)).toString('base64') } };
   t.same(ids(evaluateObject(cm).findings), ['GRA001', 'GRA005']);
   const notToml = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { 'config.txt': cfg(SEED_REG_TOKEN) } };
-  t.equal(evaluateObject(notToml).relevant, false, 'only *.toml keys are runner configs (SPEC §5)');
+  t.equal(evaluateObject(notToml).relevant, false, 'only *.toml keys are runner configs (facts §5)');
   t.equal(evaluateObject({ kind: 'ConfigMap', data: { 'a.toml': 'x = 1' } }).relevant, false, 'TOML without [[runners]]');
   const broken = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { 'config.toml': '[[runners\n  name = "x"\n' } };
   t.same(ids(evaluateObject(broken).findings), ['GRA004'], 'an unclosed [[runners header is a broken runner config');

@@ -76,7 +76,8 @@ t.test('each section carries the registry title and severity', async (t) => {
 t.test('the table of all rules lists every rule once, with working links', async (t) => {
   const rows = new Map<string, { severity: string; title: string; anchor: string; count: number }>();
   for (const l of lines) {
-    const m = /^\| \[(GRA\d{3})\]\(#([^)]+)\) \| (\w+) \| (.+) \|$/.exec(l);
+    // cells may be padded (a formatter aligns the columns)
+    const m = /^\|\s*\[(GRA\d{3})\]\(#([^)]+)\)\s*\|\s*(\w+)\s*\|\s*(.+?)\s*\|$/.exec(l);
     if (!m) continue;
     const prev = rows.get(m[1]!);
     rows.set(m[1]!, { anchor: m[2]!, severity: m[3]!, title: m[4]!, count: (prev?.count ?? 0) + 1 });

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { parseReview } from '../../src/admission/review.js';
-import { validateRequest, type Verifier } from '../../src/admission/validate.js';
-import { makeFinding } from '../../src/rules/catalog.js';
+import { validateRequest, type TokenVerifier } from '../../src/admission/validate.js';
+import { makeFinding } from '../../src/rules/rule.js';
 import { LEGACY_TOKEN_CONFIRMED } from '../../src/rules/gitlab/rules.js';
 import { review } from '../helpers/server.js';
 
@@ -23,7 +23,7 @@ t.test('GitLab confirming a legacy token replaces the offline "cannot tell" find
   const offline = await validateRequest(req(cm), 'enforce', {}, Date.now() + 1000);
   t.ok(offline.ruleIds.includes('GRA009'), 'offline: GRA009');
   const calls: unknown[] = [];
-  const verifier: Verifier = {
+  const verifier: TokenVerifier = {
     async verify(items, opts) {
       calls.push({ n: items.length, dryRun: opts.dryRun });
       return { findings: items.map((i) => makeFinding(LEGACY_TOKEN_CONFIRMED, { url: i.url, token: '…vR4w' }, i.at)), warnings: [] };
@@ -38,7 +38,7 @@ t.test('GitLab confirming a legacy token replaces the offline "cannot tell" find
 
 t.test('dryRun reaches the verifier; lookups only for workloads', async (t) => {
   const seen: boolean[] = [];
-  const verifier: Verifier = { async verify(_i, o) { seen.push(o.dryRun); return { findings: [], warnings: ['GitLab verification skipped (dry run)'] }; } };
+  const verifier: TokenVerifier = { async verify(_i, o) { seen.push(o.dryRun); return { findings: [], warnings: ['GitLab verification skipped (dry run)'] }; } };
   let lookups = 0;
   const deps = { verifier, lookups: { async resolve() { lookups++; return { warnings: [] }; } } };
   const r = await validateRequest(req(cm, { dryRun: true }), 'enforce', deps, Date.now() + 1000);

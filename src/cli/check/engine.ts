@@ -1,8 +1,10 @@
 import { isTemplateSource } from '../../config/index.js';
 import type { Finding, ObjectRef, Severity } from '../../findings/types.js';
+import { findingOutcome } from '../../policy/decide.js';
 import { effectiveMode } from '../../policy/mode.js';
 import { checkRunnerConfig } from '../../rules/config/check.js';
-import { evaluateObject, WORKLOAD_KINDS } from '../../rules/evaluate.js';
+import { evaluateObject } from '../../rules/evaluate.js';
+import { WORKLOAD_KINDS } from '../../runner/facts.js';
 import { checkChartValuesText, chartValuesIn } from '../../rules/chartvalues/check.js';
 import { ObjectIndex } from '../../workload/links.js';
 import type { Mode } from '../../settings/settings.js';
@@ -58,9 +60,8 @@ export interface FileReport {
   verdict: Verdict;
 }
 
-export function outcomeOf(severity: Severity, mode: Mode): Outcome {
-  return severity === 'deny' && mode !== 'enforce' ? 'warn' : severity;
-}
+/** The webhook's rule (src/policy/decide.ts), so `check --mode` and the webhook agree. */
+export const outcomeOf: (severity: Severity, mode: Mode) => Outcome = findingOutcome;
 
 function verdictOf(findings: readonly ReportedFinding[]): Verdict {
   if (findings.some((f) => f.outcome === 'deny')) return 'deny';

@@ -42,7 +42,7 @@ interface Walk {
   /** line of the deepest key (or sequence item) reached */
   line: number;
   /** the value node at the end of the path, when the whole path resolved */
-  node?: Node;
+  node?: Node | undefined;
 }
 
 /** Follow a path from the object's node as far as it goes. */

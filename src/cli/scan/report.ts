@@ -1,7 +1,8 @@
 import type { Finding, ObjectRef } from '../../findings/types.js';
 import { formatFinding } from '../../findings/format.js';
 import { effectiveMode } from '../../policy/mode.js';
-import { evaluateObject, WORKLOAD_KINDS } from '../../rules/evaluate.js';
+import { evaluateObject } from '../../rules/evaluate.js';
+import { WORKLOAD_KINDS } from '../../runner/facts.js';
 import { isRecord } from '../../util/is-record.js';
 import { ObjectIndex } from '../../workload/links.js';
 import { outcomeOf, type CheckOptions, type FileReport, type ReportedFinding } from '../check/engine.js';

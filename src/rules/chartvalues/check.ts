@@ -3,7 +3,7 @@ import { isTemplateSource } from '../../config/index.js';
 import type { Finding, ObjectRef } from '../../findings/types.js';
 import { classifyToken, describeToken, isRealToken } from '../../tokens/index.js';
 import { isRecord } from '../../util/is-record.js';
-import { makeFinding, type Location } from '../catalog.js';
+import { makeFinding, type Location } from '../rule.js';
 import { checkRunnerConfig } from '../config/check.js';
 import { LEGACY_AMBIGUOUS_TOKEN, TOKEN_WHITESPACE } from '../config/rules.js';
 import {

@@ -1,4 +1,4 @@
-import { defineRule } from '../catalog.js';
+import { defineRule } from '../rule.js';
 
 /**
  * Rules on the values of the official gitlab-runner Helm chart (GRA5xx), wherever the values

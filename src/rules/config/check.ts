@@ -1,8 +1,8 @@
 import { parseRunnerConfig } from '../../config/index.js';
 import type { ParsedRunnerConfig } from '../../config/types.js';
 import type { Finding, ObjectRef } from '../../findings/types.js';
-import { classifyToken, describeToken } from '../../tokens/index.js';
-import { makeFinding, type Location } from '../catalog.js';
+import { classifyToken, describeToken, isGitlabToken } from '../../tokens/index.js';
+import { makeFinding, type Location } from '../rule.js';
 import {
   DUPLICATE_TOKEN,
   FOREIGN_TOKEN_IN_CONFIG,
@@ -64,7 +64,7 @@ export function checkRunnerConfig(text: string, site: ConfigSite, parsed: Parsed
       default:
         break;
     }
-    const secretLike = cls.kind === 'registration' || cls.kind === 'auth' || cls.kind === 'legacy-ambiguous' || cls.kind === 'other-gitlab';
+    const secretLike = isGitlabToken(cls);
     if (site.storage === 'configmap' && secretLike) {
       findings.push(makeFinding(TOKEN_IN_CONFIGMAP, { token: c.redacted, what: describeToken(cls) }, at));
     }

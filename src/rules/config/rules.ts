@@ -1,7 +1,7 @@
-import { defineRule } from '../catalog.js';
+import { defineRule } from '../rule.js';
 
 /**
- * Rules on a runner config.toml (GRA0xx). Facts: ../shared/SPEC.md §1-§2, §5.
+ * Rules on a runner config.toml (GRA0xx). Facts: docs/facts.md §1-§2, §5.
  */
 
 export const REGISTRATION_TOKEN_IN_CONFIG = defineRule<{ token: string }>({

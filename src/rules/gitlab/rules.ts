@@ -1,8 +1,8 @@
-import { defineRule } from '../catalog.js';
+import { defineRule } from '../rule.js';
 
 /**
  * Online verification rules (GRA3xx): what GitLab itself says about a runner token, asked through
- * `POST /api/v4/runners/verify` (../shared/SPEC.md §3; GitLab Rails lib/api/ci/runner.rb: 200
+ * `POST /api/v4/runners/verify` (docs/facts.md §3; GitLab Rails lib/api/ci/runner.rb: 200
  * credentials valid, 403 forbidden, 422 "Runner is orphaned"). Built by src/gitlab/verifier.ts.
  */
 

@@ -1,9 +1,9 @@
-import { defineRule } from '../catalog.js';
+import { defineRule } from '../rule.js';
 
 /**
  * Mutation outcomes (GRA4xx). The mutating webhook never denies: these are the warnings it
  * returns when a workload needs a registration step it could not inject, and the info record of
- * an injection. Semantics: docs/mutation.md; facts: ../shared/SPEC.md §2 and §4.
+ * an injection. Semantics: docs/mutation.md; facts: docs/facts.md §2 and §4.
  */
 
 export const INJECTED = defineRule<{ summary: string }>({

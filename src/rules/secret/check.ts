@@ -1,6 +1,6 @@
 import type { Finding, ObjectRef } from '../../findings/types.js';
 import { classifyToken, describeToken } from '../../tokens/index.js';
-import { makeFinding, type Location } from '../catalog.js';
+import { makeFinding, type Location } from '../rule.js';
 import { LEGACY_AMBIGUOUS_TOKEN, TOKEN_WHITESPACE } from '../config/rules.js';
 import type { DataEntry } from '../data.js';
 import {
@@ -12,12 +12,13 @@ import {
   REGISTRATION_PLACEHOLDER_IN_RUNNER_TOKEN_KEY,
   REGISTRATION_TOKEN_IN_RUNNER_TOKEN_KEY,
 } from './rules.js';
+import { CHART_KEYS } from '../../runner/facts.js';
 
-export const RUNNER_TOKEN_KEY = 'runner-token';
-export const REGISTRATION_TOKEN_KEY = 'runner-registration-token';
+const RUNNER_KEY = CHART_KEYS.runnerToken;
+const REGISTRATION_KEY = CHART_KEYS.registrationToken;
 
 export function hasChartKeys(entries: readonly DataEntry[]): boolean {
-  return entries.some((e) => e.key === RUNNER_TOKEN_KEY || e.key === REGISTRATION_TOKEN_KEY);
+  return entries.some((e) => e.key === RUNNER_KEY || e.key === REGISTRATION_KEY);
 }
 
 /** Findings on a Secret's chart-style token keys and undecodable values. Pure. */
@@ -30,7 +31,7 @@ export function checkSecretEntries(entries: readonly DataEntry[], object: Object
       findings.push(makeFinding(INVALID_BASE64, { key: e.key }, at));
       continue;
     }
-    if ((e.key !== RUNNER_TOKEN_KEY && e.key !== REGISTRATION_TOKEN_KEY) || e.text === undefined) continue;
+    if ((e.key !== RUNNER_KEY && e.key !== REGISTRATION_KEY) || e.text === undefined) continue;
     const c = classifyToken(e.text);
     const cls = c.cls;
     at.token = c.redacted;
@@ -41,7 +42,7 @@ export function checkSecretEntries(entries: readonly DataEntry[], object: Object
     }
     if (cls.kind === 'other-gitlab') {
       findings.push(makeFinding(FOREIGN_TOKEN_IN_CHART_KEY, { token: c.redacted, what: describeToken(cls), key: e.key }, at));
-    } else if (e.key === RUNNER_TOKEN_KEY) {
+    } else if (e.key === RUNNER_KEY) {
       if (cls.kind === 'registration') findings.push(makeFinding(REGISTRATION_TOKEN_IN_RUNNER_TOKEN_KEY, { token: c.redacted }, at));
       else if (cls.kind === 'placeholder' && cls.intent === 'registration')
         findings.push(makeFinding(REGISTRATION_PLACEHOLDER_IN_RUNNER_TOKEN_KEY, { token: c.redacted }, at));
@@ -52,7 +53,7 @@ export function checkSecretEntries(entries: readonly DataEntry[], object: Object
       findings.push(makeFinding(AUTH_TOKEN_IN_REGISTRATION_KEY, { token: c.redacted, what: describeToken(cls) }, at));
     }
   }
-  if (filled.includes(RUNNER_TOKEN_KEY) && filled.includes(REGISTRATION_TOKEN_KEY)) {
+  if (filled.includes(RUNNER_KEY) && filled.includes(REGISTRATION_KEY)) {
     findings.push(makeFinding(BOTH_CHART_KEYS_SET, {}, { object }));
   }
   return findings;

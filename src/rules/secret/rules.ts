@@ -1,9 +1,9 @@
-import { defineRule } from '../catalog.js';
+import { defineRule } from '../rule.js';
 
 /**
  * Rules on Secrets that use the official gitlab-runner chart's key names (GRA1xx): the chart maps
  * `runner-registration-token` to REGISTRATION_TOKEN and `runner-token` to CI_SERVER_TOKEN
- * (gitlab-runner chart 0.86 templates/configmap.yaml; ../shared/SPEC.md §4).
+ * (gitlab-runner chart 0.86 templates/configmap.yaml; docs/facts.md §4).
  */
 
 export const REGISTRATION_TOKEN_IN_RUNNER_TOKEN_KEY = defineRule<{ token: string }>({

@@ -1,6 +1,6 @@
 import { parseRunnerConfigCached } from '../parse-cache.js';
 import type { Finding, ObjectRef } from '../../findings/types.js';
-import { classifyToken, describeToken, type Classification } from '../../tokens/index.js';
+import { classifyToken, describeToken, isPrefixedToken, isRealToken, type Classification } from '../../tokens/index.js';
 import { analyzeWorkload, parseImage, resolvePath, runProvenance } from '../../workload/index.js';
 import type {
   ContainerAnalysis,
@@ -12,7 +12,8 @@ import type {
   ValueRef,
   WorkloadAnalysis,
 } from '../../workload/types.js';
-import { makeFinding, type Location, type RuleDef } from '../catalog.js';
+import { CHART_KEYS, TOKEN_ENV } from '../../runner/facts.js';
+import { makeFinding, type Location, type RuleDef } from '../rule.js';
 import {
   AUTH_TOKEN_IN_REGISTRATION_SLOT,
   FLOATING_RUNNER_IMAGE,
@@ -138,10 +139,10 @@ function slotUses(c: ContainerAnalysis, resolved: ResolvedRefs | undefined): Slo
   };
   // The runner's own env names have a fixed meaning (commands/register.go env tags).
   for (const e of c.env) {
-    const slot: Slot | undefined = e.name === 'CI_SERVER_TOKEN' ? 'auth' : e.name === 'REGISTRATION_TOKEN' ? 'registration' : undefined;
+    const slot: Slot | undefined = e.name === TOKEN_ENV.auth ? 'auth' : e.name === TOKEN_ENV.registration ? 'registration' : undefined;
     if (slot) push({ slot, c, where: `env ${e.name}`, field: e.field, entry: e, value: envValue(e, resolved), literal: e.source.type === 'value' });
   }
-  // Any other variable means what the command line does with it (SPEC §5).
+  // Any other variable means what the command line does with it (facts §5).
   for (const inv of [...c.invocations, ...c.lifecycle]) {
     if (inv.subcommand !== 'register' && inv.subcommand !== 'unregister' && inv.subcommand !== 'verify') continue;
     for (const f of inv.flags) {
@@ -184,11 +185,11 @@ function checkSlots(c: ContainerAnalysis, resolved: ResolvedRefs | undefined, ou
       }
       if (u.literal && plainWorthy(cl, true)) out.add(TOKEN_AS_PLAIN_VALUE, { token: cl.redacted, what: describeToken(cls), where: u.where }, at);
     }
-    // The chart's key names say which kind a key holds (SPEC §4); visible without a lookup.
+    // The chart's key names say which kind a key holds (the official chart's templates/deployment.yaml, src/runner/facts.ts); visible without a lookup.
     if (e && e.source.type === 'secretKeyRef' && !wrongKind) {
       const key = e.source.key;
-      const expected = u.slot === 'auth' ? 'runner-token' : 'runner-registration-token';
-      const other = u.slot === 'auth' ? 'runner-registration-token' : 'runner-token';
+      const expected = u.slot === 'auth' ? CHART_KEYS.runnerToken : CHART_KEYS.registrationToken;
+      const other = u.slot === 'auth' ? CHART_KEYS.registrationToken : CHART_KEYS.runnerToken;
       if (key === other) {
         // with a lookup that shows the value is in fact the right kind, only the naming is off
         let sev: Finding['severity'] | undefined;
@@ -205,10 +206,7 @@ function checkSlots(c: ContainerAnalysis, resolved: ResolvedRefs | undefined, ou
 
 /** Real tokens by shape; unprefixed ones only when a token slot says they are tokens. */
 function plainWorthy(cl: Classification, inSlot: boolean): boolean {
-  const k = cl.cls.kind;
-  if (k === 'registration' || k === 'auth' || k === 'other-gitlab') return true;
-  if (!inSlot) return false;
-  return k === 'legacy-ambiguous' || (k === 'unknown' && cl.cls.looksSecret === true);
+  return inSlot ? isRealToken(cl.cls) : isPrefixedToken(cl.cls);
 }
 
 function checkPlainEnv(c: ContainerAnalysis, skip: Set<string>, out: Out): void {
@@ -230,7 +228,7 @@ function checkReserved(c: ContainerAnalysis, r: RegisterInfo, resolved: Resolved
   const tokVal = tok?.state === 'known' ? tok.raw.trim() : undefined;
   const regVal = reg?.state === 'known' ? reg.raw.trim() : undefined;
   let severity: Finding['severity'] | undefined;
-  let token = '';
+  let token: string;
   if (tokVal !== undefined && tokVal !== '' && !isGlrt(tokVal)) return; // verify path: reserved options are not checked
   if (tokVal !== undefined && isGlrt(tokVal)) {
     severity = 'deny';
@@ -308,7 +306,7 @@ function checkResolvedConfig(a: WorkloadAnalysis, ci: number, resolved: Resolved
       let cl: Classification | undefined = r.token === undefined ? undefined : classifyToken(r.token);
       let via = '';
       if (cl?.cls.kind === 'env-reference') {
-        // runner 18.10+ expands ${VAR} in token from the container env (SPEC §2)
+        // runner 18.10+ expands ${VAR} in token from the container env (facts §2)
         const variable = cl.cls.variable;
         const e = [...c.env].reverse().find((x) => x.name === variable);
         const k = e ? envValue(e, resolved) : c.envFrom.length > 0 ? envFromValue(c, variable, resolved) : ({ state: 'known', raw: '', from: 'literal' } as Known);

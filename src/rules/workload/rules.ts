@@ -1,8 +1,8 @@
-import { defineRule } from '../catalog.js';
+import { defineRule } from '../rule.js';
 
 /**
  * Rules on runner workloads: Deployment, StatefulSet, DaemonSet, Pod (GRA2xx).
- * Facts: ../shared/SPEC.md §2, §4, §5; gitlab-runner commands/register.go.
+ * Facts: docs/facts.md §2, §4, §5; gitlab-runner commands/register.go.
  * `where` is a short description of the slot, e.g. "env CI_SERVER_TOKEN" or "`register --token`".
  */
 

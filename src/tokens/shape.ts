@@ -3,12 +3,12 @@
  * characters are a public prefix (safe to print). Pure and linear in the input length:
  * only character loops, `startsWith`/`indexOf`, and anchored single-class regexes.
  *
- * Facts: ../shared/SPEC.md §1; sources cited at each form below.
+ * Facts: docs/facts.md §1; sources cited at each form below.
  */
 import { crc32Base36 } from './crc.js';
 import type { AuthForm, PlaceholderIntent, TokenClass } from './types.js';
 
-export interface Analysis {
+export interface TokenShape {
   cls: TokenClass;
   /** leading characters that are a public prefix (GR1348941, glrt-t1_, SIE-glrt-, glpat-) */
   prefixLen: number;
@@ -24,7 +24,7 @@ export const MAX_CLASSIFIED_LENGTH = 1024;
 
 /**
  * Whitespace, control and invisible format characters. Any of these in a token breaks the
- * `RUNNER-TOKEN` header or the token comparison (SPEC §2, "invalid header field").
+ * `RUNNER-TOKEN` header or the token comparison (facts §2, "invalid header field").
  */
 export function isInvisible(c: number): boolean {
   return (
@@ -253,7 +253,7 @@ export function parseRoutable(v: string): RoutableParts | undefined {
 type Scope = 'instance' | 'group' | 'project';
 const SCOPES: Record<string, Scope> = { '1': 'instance', '2': 'group', '3': 'project' };
 
-/** `t1_`/`t2_`/`t3_` at i: runner type 1 instance, 2 group, 3 project (SPEC §1; gitlab `Ci::Runner#partition_id_prefix_in_16_bit_encode`). */
+/** `t1_`/`t2_`/`t3_` at i: runner type 1 instance, 2 group, 3 project (facts §1; gitlab `Ci::Runner#partition_id_prefix_in_16_bit_encode`). */
 function scopeAt(v: string, i: number): Scope | undefined {
   if (v.charCodeAt(i) !== 0x74 /* t */ || v.charCodeAt(i + 2) !== 0x5f /* _ */) return undefined;
   return SCOPES[v.charAt(i + 1)];
@@ -264,7 +264,7 @@ function scopeAt(v: string, i: number): Scope | undefined {
 const LENIENT_MIN = 16;
 const LENIENT_MAX = 64;
 
-function placeholder(intent: PlaceholderIntent, prefixLen: number, realShaped: boolean): Analysis {
+function placeholder(intent: PlaceholderIntent, prefixLen: number, realShaped: boolean): TokenShape {
   return { cls: { kind: 'placeholder', intent }, prefixLen, realShaped };
 }
 
@@ -272,7 +272,7 @@ function placeholder(intent: PlaceholderIntent, prefixLen: number, realShaped: b
  * A registration or runner authentication token starting at offset `o` (o > 0: after an
  * instance prefix). The prefix decides; the body must fit or be obviously fake.
  */
-function runnerAt(v: string, o: number): Analysis | undefined {
+function runnerAt(v: string, o: number): TokenShape | undefined {
   // Registration: `GR1348941` (GR + 20220225 in hex, gitlab `RunnersTokenPrefixable`) + 20;
   // the runner itself accepts any `GR` + 7 hex as the prefix (helpers/shorten_token.go).
   if (v.startsWith('GR', o) && all(v, isHex, o + 2, o + 9) && v.length >= o + 9) {
@@ -288,7 +288,7 @@ function runnerAt(v: string, o: number): Analysis | undefined {
   }
 
   // Authentication: `^glrt-(t[123]_)?|^t[123]_|^glrtr-` (gitlab-runner helpers/shorten_token.go,
-  // SPEC §1); GitLab `Authn::Tokens::RunnerAuthenticationToken.prefix?` lists the same.
+  // facts §1); GitLab `Authn::Tokens::RunnerAuthenticationToken.prefix?` lists the same.
   let p: number;
   let base: 'glrt' | 'glrtr' | 'scoped';
   if (v.startsWith('glrtr-', o)) {
@@ -373,7 +373,7 @@ export const OTHER_GITLAB_PREFIXES: ReadonlyArray<readonly [prefix: string, name
   ['_gitlab_session=', 'GitLab session cookie'],
 ];
 
-function otherAt(v: string, o: number): Analysis | undefined {
+function otherAt(v: string, o: number): TokenShape | undefined {
   for (const [prefix, name] of OTHER_GITLAB_PREFIXES) {
     if (!v.startsWith(prefix, o)) continue;
     const p = o + prefix.length;
@@ -390,7 +390,7 @@ function otherAt(v: string, o: number): Analysis | undefined {
 /**
  * Classify a value that has already been trimmed and stripped of invisible characters.
  */
-export function analyze(v: string): Analysis {
+export function tokenShape(v: string): TokenShape {
   if (v.length === 0) return { cls: { kind: 'empty' }, prefixLen: 0, realShaped: false };
   if (v.length > MAX_CLASSIFIED_LENGTH) return { cls: { kind: 'unknown', looksSecret: false }, prefixLen: 0, realShaped: false };
 
@@ -409,7 +409,7 @@ export function analyze(v: string): Analysis {
     return { cls: { kind: 'auth', form: 'legacy-hex30' }, prefixLen: 0, realShaped: true };
   }
   // 20 chars: registration token before GR1348941, or authentication token before glrt-;
-  // only `POST /api/v4/runners/verify` can tell (SPEC §1).
+  // only `POST /api/v4/runners/verify` can tell (facts §1).
   if (v.length === 20 && all(v, isTokenChar)) {
     if (isFakeBody(v)) return placeholder(placeholderIntent(v), 0, true);
     return { cls: { kind: 'legacy-ambiguous', hex: all(v, isHex) }, prefixLen: 0, realShaped: true };
