@@ -276,7 +276,7 @@ t.test('the chart on a real kube-apiserver', { skip: SKIP_CLUSTER, timeout: 300_
   await t.test("the apiserver's view of our latency", async (t) => {
     const text = (await apiCall(cluster, 'GET', '/metrics')).text;
     const buckets = new Map<number, number>();
-    let count: number;
+    
     for (const line of text.split('\n')) {
       const m = /^apiserver_admission_webhook_admission_duration_seconds_bucket\{(.*)\} (\S+)$/.exec(line);
       if (!m || !/name="[^"]*gitlab-runner-admission\.io"/.test(m[1]!)) continue;
@@ -284,7 +284,7 @@ t.test('the chart on a real kube-apiserver', { skip: SKIP_CLUSTER, timeout: 300_
       const k = le === '+Inf' ? Infinity : Number(le);
       buckets.set(k, (buckets.get(k) ?? 0) + Number(m[2]));
     }
-    count = buckets.get(Infinity) ?? 0;
+    const count = buckets.get(Infinity) ?? 0;
     t.ok(count > 10, `the apiserver timed ${count} calls to our webhooks`);
     const p50 = quantile(buckets, 0.5);
     const p99 = quantile(buckets, 0.99);
