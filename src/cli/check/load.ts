@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { LineCounter, isMap, isPair, isSeq, parseAllDocuments, parseDocument, visit, type Document, type Node } from 'yaml';
 import { parseReview } from '../../admission/review.js';
-import { isTemplateSource, looksLikeRunnerConfig } from '../../config/index.js';
+import { isRunnerConfig, isTemplateSource } from '../../config/index.js';
 import type { SourceMap } from './positions.js';
 import { isRecord } from '../../util/is-record.js';
 
@@ -79,23 +79,19 @@ export function sniff(text: string): 'toml' | 'yaml' | 'json' {
   const head = text.trimStart();
   if (head.startsWith('{') || head.startsWith('[{') || head.startsWith('[\n') || head === '[]') return 'json';
   if (/^(apiVersion|kind)\s*:/m.test(text) || /^---\s*$/m.test(text)) return 'yaml';
-  if (looksLikeRunnerConfig(text) || /^\s*\[\[?\s*["']?runners\b/m.test(text)) return 'toml';
+  if (isRunnerConfig(text)) return 'toml';
   return 'yaml';
 }
 
 /**
- * A `.toml` file is only ours when it looks like a runner config (named or found by a walk:
- * pre-commit passes every staged file by name, pyproject.toml included):
- * a `[[runners]]`/`[runners.…]` header, even a broken one (corpus
- * official-testdata-lint-invalid_syntax.toml has `[[runners` unclosed and must be denied), or a
- * global key only config.toml has. pyproject.toml and Cargo.toml are skipped.
+ * A `.toml` file is only ours when it is a runner config (named or found by a walk: pre-commit
+ * passes every staged file by name, pyproject.toml included). `isRunnerConfig` (src/config) is
+ * the webhook's rule too: a key that decodes into `runners`, a global only config.toml has, or,
+ * for text that does not parse, a broken `[[runners` header. pyproject.toml and Cargo.toml are
+ * skipped.
  */
 export function looksLikeRunnerToml(text: string): boolean {
-  return (
-    looksLikeRunnerConfig(text) ||
-    /^[ \t]*\[\[?[ \t]*["']?runners\b/m.test(text) ||
-    /^[ \t]*(concurrent|check_interval|listen_address|shutdown_timeout)[ \t]*=/m.test(text)
-  );
+  return isRunnerConfig(text);
 }
 
 export function loadToml(text: string): Loaded {
