@@ -123,10 +123,10 @@ function checkTable(
   for (const [name, keys] of byField) {
     if (keys.length < 2) continue;
     const lines = keys.map((k) => lineOf(w.kl, [...segs, k])).sort((a, b) => a - b);
-    const where = display === '' ? '' : ` in ${display}`;
+    const where = display === '' ? ' at the top level' : ` in \`${display}\``;
     addProblem(w, {
       kind: 'ambiguous',
-      reason: `${keys.map(keyText).join(' and ')}${where} ${keys.length === 2 ? 'both' : 'all'} name the setting \`${name}\` (gitlab-runner matches keys case-insensitively), and which one it uses changes from start to start`,
+      reason: `${keys.map((k) => `\`${keyText(k)}\``).join(' and ')}${where} ${keys.length === 2 ? 'both' : 'all'} name the setting \`${name}\` (gitlab-runner matches keys case-insensitively), and which one it uses changes from start to start`,
       line: lines[0]!,
       lines,
     });
