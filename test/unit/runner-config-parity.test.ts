@@ -123,3 +123,9 @@ t.test('redactSecrets: tokens inside text masked, ordinary names kept', async (t
   }
   t.equal(redactSecrets('x'.repeat(2000)).length < 2000, true, 'an overlong run is masked, not scanned');
 });
+
+t.test('the placeholder sentence "your runner token. Run gitlab-runner register" is not a request for a registration token', async (t) => {
+  const r = review('[[runners]]\n  name = "r"\n  url = "https://gitlab.example.com"\n  token = "your runner token. Run gitlab-runner register"\n');
+  t.notOk(r.ids.includes('GRA008'), 'no GRA008');
+  t.ok(review('[[runners]]\n  token = "YOUR_REGISTRATION_TOKEN"\n').ids.includes('GRA008'), 'a real request for one still is');
+});

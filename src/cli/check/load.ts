@@ -156,10 +156,55 @@ function expand(obj: unknown, node: Node | undefined, lc: LineCounter, src: stri
   out.push(lo);
 }
 
-export function loadYaml(text: string): Loaded {
+/**
+ * go-yaml (behind sigs.k8s.io/yaml, so kubectl and the apiserver) accepts tabs at the start of
+ * the continuation lines of a multi-line flow scalar (`args: ["…\n\t--url …"]`, a quoted string
+ * folded over lines indented with tabs), where the yaml package stops with TAB_AS_INDENT. Leading
+ * white space of such lines is folded away either way, so it is replaced by spaces two deeper
+ * than the previous line. Lines that start a key or an item are left alone: a tab there is an
+ * error for go-yaml as well. Returns the text unchanged when no line qualifies.
+ */
+export function tabContinuations(text: string): string {
+  const lines = text.split('\n');
+  let prevIndent = 0;
+  let changed = false;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const m = /^[ \t]*/.exec(line)![0];
+    if (line.trim() === '') continue;
+    const rest = line.slice(m.length);
+    if (m.includes('\t') && !/^(?:- |-$|[^\s"'#{[][^:#]*:(?:\s|$)|#)/.test(rest)) {
+      const indent = prevIndent + 2;
+      lines[i] = ' '.repeat(indent) + rest;
+      changed = true;
+      prevIndent = indent;
+      continue;
+    }
+    prevIndent = m.length;
+  }
+  return changed ? lines.join('\n') : text;
+}
+
+function parseYaml(text: string): { docs: Document.Parsed[]; lc: LineCounter } {
   const lc = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-  const list = Array.isArray(docs) ? docs : [];
+  return { docs: Array.isArray(docs) ? docs : [], lc };
+}
+
+export function loadYaml(input: string): Loaded {
+  let text = input;
+  const first = parseYaml(text);
+  let list = first.docs;
+  let lc = first.lc;
+  if (list.some((d) => d.errors.length > 0) && /^ *\t/m.test(text)) {
+    const alt = tabContinuations(text);
+    const again = alt === text ? undefined : parseYaml(alt);
+    if (again && again.docs.every((d) => d.errors.length === 0)) {
+      list = again.docs;
+      lc = again.lc;
+      text = alt;
+    }
+  }
   const templated = hasGoTemplateActions(text);
   for (const doc of list) {
     const err = yamlError(doc);
