@@ -32,6 +32,20 @@ function textLooksLikeRunnerConfig(text: string): boolean {
 
 type Table = Record<string, unknown>;
 
+/**
+ * @iarna/toml 3.0.0 rejects the CR of a CRLF line ending after a comment ("Control characters
+ * … are not allowed in comments"), which TOML 1.0 and BurntSushi allow. Lines and columns are
+ * unchanged by dropping a CR before LF (docs/parity.md).
+ */
+function withoutCrlf(text: string): string {
+  return text.includes('\r\n') ? text.replace(/\r\n/g, '\n') : text;
+}
+
+/** @iarna/toml's parse, with the CRLF defect worked around; throws as it does. */
+export function parseToml(text: string): Record<string, unknown> {
+  return TOML.parse(withoutCrlf(text)) as Record<string, unknown>;
+}
+
 const isTable = (v: unknown): v is Table =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 
@@ -241,10 +255,7 @@ function build(text: string): ParsedRunnerConfig {
   }
   // A BOM is not TOML, but editors write it; columns of line 1 then count from after it.
   // (BurntSushi/toml 1.2 refuses a UTF-8 BOM, later versions skip it: docs/parity.md.)
-  // @iarna/toml 3.0.0 rejects the CR of a CRLF line ending after a comment ("Control characters
-  // … are not allowed in comments"), which TOML 1.0 and BurntSushi allow. Lines and columns are
-  // unchanged by dropping a CR before LF; a token is never a multi-line string.
-  const src = (text.charCodeAt(0) === 0xfeff ? text.slice(1) : text).replace(/\r\n/g, '\n');
+  const src = withoutCrlf(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
 
   let doc: Table;
   try {

@@ -261,3 +261,17 @@ t.test('proxy settings are copied into the init step; a proxy URL with credentia
   t.notOk(env.FTP_PROXY, 'scheme-less user:pass@ not copied');
   t.notOk(JSON.stringify(init).includes('s3cretPassw0rd'));
 });
+
+t.test('issue 12: the split refuses runners lists the init step cannot cut; CRLF with comments still splits', async (t) => {
+  const { verifySplit } = await import('../../src/mutation/split.js');
+  for (const text of [
+    '[[RUNNERS]]\n  url = "https://gitlab.example.com"\n  executor = "kubernetes"\n',
+    '[["runner\u017f"]]\n  url = "https://gitlab.example.com"\n  executor = "kubernetes"\n',
+    '[[runners]]\n  url = "https://gitlab.example.com"\n  executor = "kubernetes"\n[[Runners]]\n  url = "https://gitlab.example.com"\n  executor = "kubernetes"\n',
+  ]) {
+    const v = verifySplit(text);
+    t.equal(v.ok, false, JSON.stringify(text));
+  }
+  const crlf = verifySplit('# global\r\nconcurrent = 2 # two\r\n[[runners]] # the runner\r\n  url = "https://gitlab.example.com"\r\n  executor = "kubernetes"\r\n');
+  t.equal(crlf.ok, true, crlf.ok ? '' : crlf.reason);
+});
