@@ -244,6 +244,11 @@ function runnerEntries(r: Table, at: number, index: number, runnersKey: string, 
   });
 }
 
+function isFragment(t: Table): boolean {
+  const values = Object.values(t);
+  return values.length > 0 && values.every((v) => isTable(v) || (Array.isArray(v) && v.length > 0 && v.every(isTable)));
+}
+
 function stringAt(t: Table, k: string | undefined): string | undefined {
   const v = k === undefined ? undefined : t[k];
   return typeof v === 'string' ? v : undefined;
@@ -279,8 +284,11 @@ function build(text: string): ParsedRunnerConfig {
   for (const runnersKey of runnersKeys) {
     const rv = doc[runnersKey];
     const line = lineOf(kl, [runnersKey]);
-    // `[runners]`, `[runners.docker]` without `[[runners]]`, `runners.token = …`: a table where
-    // gitlab-runner's Config wants []*RunnerConfig, so `gitlab-runner run` stops at start
+    // `[runners]`, `runners.token = …`: a table where gitlab-runner's Config wants
+    // []*RunnerConfig, so `gitlab-runner run` stops at start. A table of nothing but sections
+    // (`[runners.docker]` with no `[[runners]]`) is how the docs show one section: a fragment,
+    // not a config anyone runs; it is schema-checked and has no runners (docs/parity.md).
+    if (isTable(rv) && isFragment(rv)) continue;
     if (!Array.isArray(rv)) {
       addProblem(w, {
         kind: 'unloadable',

@@ -205,6 +205,9 @@ function classes(s: string): { lower: number; upper: number; digit: number } {
   return { lower, upper, digit };
 }
 
+/** camelCase / PascalCase words of 3+ letters each: `volumeMounts`, `DockerMachineAutoscaling` */
+const CAMEL = /^(?:[a-z]{2,}|[A-Z][a-z]{2,})(?:[A-Z][a-z]{2,})*$/;
+
 /** 20+ hex characters with letters and digits: a legacy `SecureRandom.hex` token (or a digest). */
 const HEX_RUN = /[0-9a-fA-F]{20,}/;
 
@@ -240,13 +243,18 @@ function redactRun(run: string): string {
     prefix += scope;
     return (left.length >= MIN_BODY ? redactRun(left) : left) + mask(prefix, rest.slice(scope.length));
   }
-  const c = classes(run);
   const hex = HEX_RUN.exec(run);
   if (hex && /[a-fA-F]/.test(hex[0]) && /[0-9]/.test(hex[0])) return mask('', run);
-  // A friendly_token (base64url, 20 chars) mixes cases and digits throughout: on average 58% of
-  // its characters are capitals or digits. CamelCase words (`valueFrom.secretKeyRef`), DNS labels
-  // and env variable names are far from that.
-  if (c.lower >= 2 && c.upper >= 2 && (c.upper + c.digit) * 10 >= run.length * 3 && looksSecret(run)) return mask('', run);
+  // A friendly_token (base64url, 20 chars) mixes cases at random; the mixed-case names people
+  // and Kubernetes write are camelCase words (`initContainers`, `secretKeyRef`), which a random
+  // body matches with probability below 1e-6. One case and digits in a 16+ character piece is a
+  // token too (pod-hash suffixes and DNS labels come in short pieces).
+  if (!looksSecret(run)) return run;
+  for (const seg of run.split(/[-._]/)) {
+    const k = classes(seg);
+    if (seg.length >= 4 && k.lower > 0 && k.upper > 0 && !CAMEL.test(seg)) return mask('', run);
+    if (seg.length >= MIN_BODY && (k.lower > 0 ? 1 : 0) + (k.upper > 0 ? 1 : 0) + (k.digit > 0 ? 1 : 0) >= 2) return mask('', run);
+  }
   return run;
 }
 

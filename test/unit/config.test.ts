@@ -233,12 +233,13 @@ t.test('unknown keys: typos, state_file, stray tables, free-form maps', async (t
   ]);
 });
 
-t.test('a [runners.docker] fragment (no [[runners]]) is a config gitlab-runner cannot load', async (t) => {
+t.test('a [runners.docker] fragment (no [[runners]]) is zero runners, still schema-checked; a [runners] table with keys cannot load', async (t) => {
   const text = '[runners.docker]\n  image = "ruby"\n  log_options = { env = "A", labels = "b" }\n  imagee = "x"\n';
   t.ok(isRunnerConfig(text));
   const r = ok(parseRunnerConfig(text));
   t.same(r.runners, []);
-  t.match(r.problems, [{ kind: 'unloadable', line: 1, reason: /`runners` is a table/ }]);
+  t.same(r.problems, [], 'a docs fragment, not denied');
+  t.match(ok(parseRunnerConfig('[runners]\n  token = "x"\n  [runners.docker]\n')).problems, [{ kind: 'unloadable', line: 1, reason: /`runners` is a table/ }]);
   t.same(r.unknownKeys, [{ path: 'runners.docker.imagee', line: 4, suggestion: 'image' }]);
   t.same(ok(parseRunnerConfig('runners = 5\n')).runners, []);
   t.match(ok(parseRunnerConfig('runners = 5\n')).problems, [{ kind: 'unloadable', reason: /is a number/ }]);

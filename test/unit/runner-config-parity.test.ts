@@ -116,6 +116,8 @@ t.test('redactSecrets: tokens inside text masked, ordinary names kept', async (t
   t.equal(redactSecrets(`runner-${REG}`), 'runner-GR1348941…TuVw');
   t.equal(redactSecrets(`name glrt-t1_AbCdEfGhJkMnPqRsTuVw end`), 'name glrt-t1_…TuVw end');
   t.equal(redactSecrets('AbCdEfGhJkMnPqRsTuVw'), '…TuVw', 'legacy 20');
+  t.equal(redactSecrets('runner-fYZ8bsRvgJnAzncS7ytY.toml.toml'), '…toml', 'legacy 20 inside a key');
+  t.equal(redactSecrets('spec.template.spec.initContainers[0].volumeMounts[0]'), 'spec.template.spec.initContainers[0].volumeMounts[0]', 'field paths');
   t.equal(redactSecrets('0123456789abcdef0123456789abcd'), '…abcd', 'legacy hex30');
   t.equal(redactSecrets('glpat-AbCdEfGhJkMnPqRsTuVw'), 'glpat-…TuVw');
   for (const keep of ['gitlab-runner-config', 'ois-cfa-runner-7f9c8d6b5-x2k4q', 'CI_SERVER_TOKEN', 'runner-registration-token', 'valueFrom.secretKeyRef', 'https://gitlab.example.com:8443/api/v4', 'token GR1348941…wZsK is']) {
