@@ -1,3 +1,5 @@
+import { foldKey } from './fold.js';
+
 /**
  * The config.toml keys gitlab-runner knows, as a tree that mirrors its Go structs.
  *
@@ -499,7 +501,7 @@ export const RUNNER_SCHEMA: TableSchema = RUNNER;
 
 /** Look a key up the way BurntSushi/toml does: exact, then case-insensitive. */
 export function lookupKey(schema: TableSchema, key: string): { name: string; kind: KeyKind; legacy: boolean } | undefined {
-  return schema.byLower.get(key.toLowerCase());
+  return schema.byLower.get(foldKey(key));
 }
 
 /**

@@ -1,34 +1,60 @@
 import TOML from '@iarna/toml';
 import { CONFIG_SCHEMA, lookupKey, nearestKey, type TableSchema } from './known-keys.js';
+import { foldKey, keysForField } from './fold.js';
 import { pathKey, scanKeyLines, type KeyLines, type PathSeg } from './scan.js';
-import type { ParsedRunnerConfig, RunnerEntry, TomlError, UnknownKey } from './types.js';
+import type { LoadProblem, ParsedRunnerConfig, RunnerEntry, TomlError, UnknownKey } from './types.js';
 
 /** More unknown keys than this is not a typo but a different file format; stop listing. */
 const MAX_UNKNOWN_KEYS = 200;
+/** Enough to name what is wrong; a hostile file can hold thousands. */
+const MAX_PROBLEMS = 20;
 
 /**
- * facts §5: a ConfigMap/Secret holds a runner config when a `.toml` data key contains `[[runners]]`.
- * TOML allows whitespace inside the brackets and a quoted key; a comment may follow.
+ * Global keys only gitlab-runner's config.toml has (`Config` in common/config.go): a file with
+ * them and no runners yet is still a runner config.
  */
-const RUNNERS_HEADER = /^\uFEFF?[ \t]*\[\[[ \t]*(?:runners|"runners"|'runners')[ \t]*\]\][ \t]*(?:#[^\n]*)?\r?$/m;
+const GLOBAL_ONLY = ['concurrent', 'check_interval', 'listen_address', 'shutdown_timeout'];
 
-export function looksLikeRunnerConfig(text: string): boolean {
-  if (typeof text !== 'string') return false;
-  return RUNNERS_HEADER.test(text);
+/**
+ * For text that is not TOML (there is no document to ask): a table header or a key whose name
+ * folds to `runners` (BurntSushi's matching, see fold.ts), even an unclosed `[[runners`, or a
+ * global key only config.toml has. Escapes in quoted header keys (`[["\u0072unners"]]`) are
+ * only decodable in valid TOML, so a `\u` inside a header also counts.
+ */
+const BROKEN_RUNNERS = /^[ \t]*(?:\[\[?[ \t]*["']?(?:runners\b|[^\n\]]*\\[uU])|["']?runners["']?[ \t]*[.=])/m;
+const BROKEN_GLOBAL = /^[ \t]*["']?(?:concurrent|check_interval|listen_address|shutdown_timeout)["']?[ \t]*=/m;
+
+/** Bounded: only looked at when the parser failed, and the regexes are linear. */
+function textLooksLikeRunnerConfig(text: string): boolean {
+  const folded = foldKey(text.length > 1_000_000 ? text.slice(0, 1_000_000) : text);
+  return BROKEN_RUNNERS.test(folded) || BROKEN_GLOBAL.test(folded);
 }
 
 type Table = Record<string, unknown>;
+
+/**
+ * @iarna/toml 3.0.0 rejects the CR of a CRLF line ending after a comment ("Control characters
+ * … are not allowed in comments"), which TOML 1.0 and BurntSushi allow. Lines and columns are
+ * unchanged by dropping a CR before LF (docs/parity.md).
+ */
+function withoutCrlf(text: string): string {
+  return text.includes('\r\n') ? text.replace(/\r\n/g, '\n') : text;
+}
+
+/** @iarna/toml's parse, with the CRLF defect worked around; throws as it does. */
+export function parseToml(text: string): Record<string, unknown> {
+  return TOML.parse(withoutCrlf(text)) as Record<string, unknown>;
+}
 
 const isTable = (v: unknown): v is Table =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 
 const own = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
-/** BurntSushi/toml (the runner's decoder) matches keys exactly, then case-insensitively. */
-function fieldName(t: Table, name: string): string | undefined {
-  if (own(t, name)) return name;
-  const lower = name.toLowerCase();
-  return Object.keys(t).find((k) => k.toLowerCase() === lower);
+/** The key gitlab-runner decodes into field `tag`: the exact one, else one that folds to it. */
+function fieldName(t: Table, tag: string): string | undefined {
+  if (own(t, tag)) return tag;
+  return keysForField(t, tag)[0];
 }
 
 const MAX_MESSAGE = 200;
@@ -61,7 +87,8 @@ function tomlError(err: unknown): TomlError {
 
 /** Render a key for a dotted path the way it would be written in TOML. */
 function keyText(k: string): string {
-  return /^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k);
+  const cut = k.length > 64 ? `${k.slice(0, 63)}…` : k;
+  return /^[A-Za-z0-9_-]+$/.test(cut) ? cut : JSON.stringify(cut);
 }
 
 /** The line of `segs`, or of its nearest recorded ancestor. */
@@ -76,7 +103,12 @@ function lineOf(kl: KeyLines, segs: readonly PathSeg[]): number {
 interface Walk {
   readonly kl: KeyLines;
   readonly out: UnknownKey[];
+  readonly problems: LoadProblem[];
   truncated: boolean;
+}
+
+function addProblem(w: { problems: LoadProblem[] }, p: LoadProblem): void {
+  if (w.problems.length < MAX_PROBLEMS) w.problems.push(p);
 }
 
 /**
@@ -93,6 +125,26 @@ function checkTable(
   ancestors: readonly { schema: TableSchema; display: string }[],
   runnerIndex: number | undefined,
 ): void {
+  // two keys of one table that decode into one field: Go's map order picks the winner per start
+  const byField = new Map<string, string[]>();
+  for (const key of Object.keys(t)) {
+    const found = lookupKey(schema, key);
+    if (found === undefined) continue;
+    const same = byField.get(found.name);
+    if (same === undefined) byField.set(found.name, [key]);
+    else same.push(key);
+  }
+  for (const [name, keys] of byField) {
+    if (keys.length < 2) continue;
+    const lines = keys.map((k) => lineOf(w.kl, [...segs, k])).sort((a, b) => a - b);
+    const where = display === '' ? ' at the top level' : ` in \`${display}\``;
+    addProblem(w, {
+      kind: 'ambiguous',
+      reason: `${keys.map((k) => `\`${keyText(k)}\``).join(' and ')}${where} ${keys.length === 2 ? 'both' : 'all'} name the setting \`${name}\` (gitlab-runner matches keys case-insensitively), and which one it uses changes from start to start`,
+      line: lines[0]!,
+      lines,
+    });
+  }
   for (const key of Object.keys(t)) {
     const found = lookupKey(schema, key);
     const keySegs = [...segs, key];
@@ -137,29 +189,36 @@ function checkTable(
   }
 }
 
-function stringField(t: Table, name: string): string | undefined {
-  const k = fieldName(t, name);
-  const v = k === undefined ? undefined : t[k];
-  return typeof v === 'string' ? v : undefined;
+/** gitlab-runner's `RunnerConfig` string fields the rules read; any other type stops the runner. */
+const STRING_FIELDS = ['name', 'url', 'token', 'executor'] as const;
+
+function typeName(v: unknown): string {
+  if (Array.isArray(v)) return 'an array';
+  if (v instanceof Date) return 'a date-time';
+  if (isTable(v)) return 'a table';
+  return typeof v === 'bigint' || typeof v === 'number' ? 'a number' : typeof v === 'boolean' ? 'a boolean' : `a ${typeof v}`;
 }
 
-function runnerEntry(r: Table, index: number, runnersKey: string, kl: KeyLines): RunnerEntry {
-  const base: PathSeg[] = [runnersKey, index];
+function runnerEntries(r: Table, at: number, index: number, runnersKey: string, kl: KeyLines, w: Walk): RunnerEntry[] {
+  const base: PathSeg[] = [runnersKey, at];
   const entry: RunnerEntry = { index, line: kl.lines.get(pathKey(base)) ?? lineOf(kl, base) };
-  const name = stringField(r, 'name');
-  if (name !== undefined) entry.name = name;
-  const url = stringField(r, 'url');
-  if (url !== undefined) entry.url = url;
-  const executor = stringField(r, 'executor');
-  if (executor !== undefined) entry.executor = executor;
-
-  const tokenKey = fieldName(r, 'token');
-  if (tokenKey !== undefined) {
-    const v = r[tokenKey];
-    if (typeof v === 'string') entry.token = v;
-    const l = kl.lines.get(pathKey([...base, tokenKey]));
-    if (l !== undefined) entry.tokenLine = l;
+  for (const tag of STRING_FIELDS) {
+    for (const k of keysForField(r, tag)) {
+      const v = r[k];
+      if (typeof v === 'string') continue;
+      addProblem(w, {
+        kind: 'unloadable',
+        reason: `\`${keyText(k)}\` of [[runners]] #${index} is ${typeName(v)}, but gitlab-runner reads it as a string and stops with "incompatible types"`,
+        line: lineOf(kl, [...base, k]),
+      });
+    }
   }
+  const name = stringAt(r, fieldName(r, 'name'));
+  if (name !== undefined) entry.name = name;
+  const url = stringAt(r, fieldName(r, 'url'));
+  if (url !== undefined) entry.url = url;
+  const executor = stringAt(r, fieldName(r, 'executor'));
+  if (executor !== undefined) entry.executor = executor;
 
   const expKey = fieldName(r, 'token_expires_at');
   if (expKey !== undefined) {
@@ -170,46 +229,95 @@ function runnerEntry(r: Table, index: number, runnersKey: string, kl: KeyLines):
     else if (v instanceof Date) entry.tokenExpiresAt = v.toISOString();
     else if (v !== undefined && v !== null) entry.tokenExpiresAt = String(v);
   }
-  return entry;
+
+  // exact key first, as BurntSushi matches; with several candidates each is a token the runner may use
+  const tokenKeys = keysForField(r, 'token').sort((a, b) => (a === 'token' ? -1 : b === 'token' ? 1 : 0));
+  if (tokenKeys.length === 0) return [entry];
+  return tokenKeys.map((k) => {
+    const e: RunnerEntry = { ...entry };
+    const v = r[k];
+    if (typeof v === 'string') e.token = v;
+    const l = kl.lines.get(pathKey([...base, k]));
+    if (l !== undefined) e.tokenLine = l;
+    if (tokenKeys.length > 1) e.ambiguousToken = true;
+    return e;
+  });
+}
+
+function isFragment(t: Table): boolean {
+  const values = Object.values(t);
+  return values.length > 0 && values.every((v) => isTable(v) || (Array.isArray(v) && v.length > 0 && v.every(isTable)));
+}
+
+function stringAt(t: Table, k: string | undefined): string | undefined {
+  const v = k === undefined ? undefined : t[k];
+  return typeof v === 'string' ? v : undefined;
 }
 
 function build(text: string): ParsedRunnerConfig {
   if (typeof text !== 'string') {
-    return { ok: false, error: { message: 'Runner config is not text', line: 1, column: 1 } };
+    return { ok: false, runnerConfig: false, error: { message: 'Runner config is not text', line: 1, column: 1 } };
   }
-  // a BOM is not TOML, but editors write it; columns of line 1 then count from after it
-  const src = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  // A BOM is not TOML, but editors write it; columns of line 1 then count from after it.
+  // (BurntSushi/toml 1.2 refuses a UTF-8 BOM, later versions skip it: docs/parity.md.)
+  const src = withoutCrlf(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
 
   let doc: Table;
   try {
     doc = TOML.parse(src) as Table;
   } catch (err) {
-    return { ok: false, error: tomlError(err) };
+    return { ok: false, runnerConfig: textLooksLikeRunnerConfig(src), error: tomlError(err) };
   }
 
   const kl = scanKeyLines(src);
+  const w: Walk = { kl, out: [], problems: [], truncated: false };
 
-  const runnersKey = fieldName(doc, 'runners');
+  const runnersKeys = keysForField(doc, 'runners');
   const globals: Record<string, unknown> = {};
   for (const k of Object.keys(doc)) {
-    if (k !== runnersKey) Object.defineProperty(globals, k, { value: doc[k], enumerable: true, writable: true, configurable: true });
+    if (!runnersKeys.includes(k)) Object.defineProperty(globals, k, { value: doc[k], enumerable: true, writable: true, configurable: true });
   }
+  const runnerConfig = runnersKeys.length > 0 || GLOBAL_ONLY.some((g) => keysForField(doc, g).length > 0);
 
   const runners: RunnerEntry[] = [];
-  const rv = runnersKey === undefined ? undefined : doc[runnersKey];
-  // `[runners.docker]` with no `[[runners]]` makes runners a table (a docs fragment): no runners
-  if (runnersKey !== undefined && Array.isArray(rv)) {
+  let nextIndex = 0;
+  for (const runnersKey of runnersKeys) {
+    const rv = doc[runnersKey];
+    const line = lineOf(kl, [runnersKey]);
+    // `[runners]`, `runners.token = …`: a table where gitlab-runner's Config wants
+    // []*RunnerConfig, so `gitlab-runner run` stops at start. A table of nothing but sections
+    // (`[runners.docker]` with no `[[runners]]`) is how the docs show one section: a fragment,
+    // not a config anyone runs; it is schema-checked and has no runners (docs/parity.md).
+    if (isTable(rv) && isFragment(rv)) continue;
+    if (!Array.isArray(rv)) {
+      addProblem(w, {
+        kind: 'unloadable',
+        reason: `\`${keyText(runnersKey)}\` is ${typeName(rv)}, but gitlab-runner reads it as a list of [[runners]] tables and stops with "incompatible types"`,
+        line,
+      });
+      continue;
+    }
+    const offset = nextIndex;
+    nextIndex += rv.length;
     rv.forEach((r, idx) => {
-      if (isTable(r)) runners.push(runnerEntry(r, idx, runnersKey, kl));
+      // with two keys folding to `runners` (ambiguous, denied) the entries of both are checked, numbered on
+      if (isTable(r)) runners.push(...runnerEntries(r, idx, offset + idx, runnersKey, kl, w));
+      else {
+        addProblem(w, {
+          kind: 'unloadable',
+          reason: `element ${idx} of \`${keyText(runnersKey)}\` is ${typeName(r)}, not a table, and gitlab-runner stops with "incompatible types"`,
+          line: lineOf(kl, [runnersKey, idx]),
+        });
+      }
     });
   }
 
-  const w: Walk = { kl, out: [], truncated: false };
   checkTable(w, doc, CONFIG_SCHEMA, [], '', [], undefined);
 
   // document order, as a reader scans the file
   w.out.sort((a, b) => a.line - b.line);
-  const result: ParsedRunnerConfig = { ok: true, globals, runners, unknownKeys: w.out };
+  w.problems.sort((a, b) => a.line - b.line);
+  const result: ParsedRunnerConfig = { ok: true, runnerConfig, problems: w.problems, globals, runners, unknownKeys: w.out };
   if (w.truncated) result.unknownKeysTruncated = true;
   return result;
 }
@@ -223,6 +331,16 @@ export function parseRunnerConfig(text: string): ParsedRunnerConfig {
   try {
     return build(text);
   } catch (err) {
-    return { ok: false, error: tomlError(err instanceof RangeError ? err : null) };
+    return { ok: false, runnerConfig: typeof text === 'string' && textLooksLikeRunnerConfig(text), error: tomlError(err instanceof RangeError ? err : null) };
   }
+}
+
+/**
+ * The one answer to "is this text a gitlab-runner config.toml?", for the webhook and the CLI:
+ * decided from the parsed document with gitlab-runner's key matching (a top-level key that
+ * decodes into `runners`, whatever its type, or a global only config.toml has); from the text
+ * when it does not parse (an unclosed `[[runners` is a broken runner config).
+ */
+export function isRunnerConfig(text: string): boolean {
+  return parseRunnerConfig(text).runnerConfig;
 }

@@ -1,13 +1,16 @@
+import { redactSecrets } from '../tokens/redact.js';
 import type { Finding, ObjectRef } from './types.js';
 
 /**
  * The one rendering of a finding, used by the webhook's denial message, its warnings, the
- * logs and the CLI, so a person sees the same words wherever the rule fires.
+ * logs and the CLI, so a person sees the same words wherever the rule fires. Every user-written
+ * part (object names, data keys, runner names) goes through redactSecrets: a token pasted into a
+ * name is masked like a token in a value.
  */
 
 export function describeObject(o: ObjectRef): string {
   const name = o.namespace ? `${o.namespace}/${o.name ?? '?'}` : (o.name ?? '?');
-  return `${o.kind} ${name}`;
+  return redactSecrets(`${o.kind} ${name}`);
 }
 
 /** `key "config.toml", [[runners]] #0 "ois-cfa-runner", line 8` — only the parts that are known. */
@@ -17,7 +20,7 @@ export function describeLocation(f: Finding): string {
   else if (f.field !== undefined) parts.push(f.field);
   if (f.runner) parts.push(`[[runners]] #${f.runner.index}${f.runner.name !== undefined ? ` ${JSON.stringify(f.runner.name)}` : ''}`);
   if (f.line !== undefined) parts.push(`line ${f.line}${f.column !== undefined ? `, column ${f.column}` : ''}`);
-  return parts.join(', ');
+  return redactSecrets(parts.join(', '));
 }
 
 /** Two lines: `[GRA001] <where>: <message>` and `  fix: <fix>`. */
@@ -48,6 +51,6 @@ export function formatWarning(f: Finding): string {
 
 export function sanitizeWarning(s: string): string {
   // eslint-disable-next-line no-control-regex
-  const clean = s.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
+  const clean = redactSecrets(s).replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
   return clean.length <= WARNING_MAX ? clean : `${clean.slice(0, WARNING_MAX - 1)}…`;
 }

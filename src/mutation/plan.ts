@@ -99,10 +99,37 @@ function arr(x: unknown): unknown[] {
 // facts §2), and the file options the script sets by flag.
 const ENV_NOT_COPIED = /^(REGISTRATION_TOKEN|CI_SERVER_TOKEN|REGISTER_.*|RUNNER_TAG_LIST|CONFIG_FILE|TEMPLATE_CONFIG_FILE)$/;
 
+/** Proxy settings: `register` must reach GitLab the way `run` does (docs/mutation.md). */
+const PROXY_ENV = /^(https?|no|all|ftp)_proxy$/i;
+
+/** `http://user:pass@proxy:3128`: the userinfo is a password, not a setting. */
+function proxyHasCredentials(value: string): boolean {
+  // NO_PROXY is a host list; a URL scheme is optional in HTTP(S)_PROXY (`proxy:3128`)
+  return /^[^/?#]*:\/\/[^/?#@]*@/.test(value.trim()) || /^[^/?#:@]+:[^/?#@]*@/.test(value.trim());
+}
+
+/**
+ * Proxy env is copied by name: a literal without credentials as is, a secretKeyRef as the same
+ * reference (the proxy's password, not the runner token, and register needs it to reach GitLab);
+ * a literal URL with `user:pass@` is not copied (it would put the password in a second place; put
+ * it in a Secret and reference it). Returns undefined when the entry is not a proxy setting.
+ */
+function proxyEnv(e: Record<string, unknown> & { name: string }): Record<string, unknown> | null | undefined {
+  if (!PROXY_ENV.test(e.name)) return undefined;
+  if (typeof e.value === 'string') return proxyHasCredentials(e.value) ? null : structuredClone(e);
+  if (isRecord(e.valueFrom) && e.valueFrom.secretKeyRef !== undefined) return structuredClone(e);
+  return e.value === undefined && e.valueFrom === undefined ? structuredClone(e) : null;
+}
+
 function copiedEnv(container: Record<string, unknown>): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
   for (const e of arr(container.env)) {
     if (!isRecord(e) || typeof e.name !== 'string' || ENV_NOT_COPIED.test(e.name)) continue;
+    const proxy = proxyEnv(e as Record<string, unknown> & { name: string });
+    if (proxy !== undefined) {
+      if (proxy !== null) out.push(proxy);
+      continue;
+    }
     // Secrets stay with the container that needs them (least privilege); a literal that looks
     // like a token is not duplicated either (the validating rules report it on the runner).
     if (isRecord(e.valueFrom) && e.valueFrom.secretKeyRef !== undefined) continue;

@@ -39,6 +39,16 @@ export interface ScriptParams {
   tokenSourceText: string;
 }
 
+/**
+ * A path for the first comment line: one line, printable. A newline would end the comment and
+ * make the rest of the name a command (the name comes from the ConfigMap volume's `items.path`
+ * and `run --config`, which anyone who can create the workload writes).
+ */
+function commentText(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
+}
+
 function sedValue(key: string): string {
   // line 1 is the [[runners]] header; stop at the first sub-table; first `key = "…"` wins
   return `sed -n -e '1d' -e '/^[[:space:]]*\\[/q' -e 's/^[[:space:]]*${key}[[:space:]]*=[[:space:]]*"\\([^"]*\\)".*$/\\1/p' "$t" | head -n 1`;
@@ -52,10 +62,14 @@ export function registerScript(p: ScriptParams): string {
   const unreg = shq(posix.join(dir, UNREGISTER_MARKER));
   const tpl = shq(p.templatePath);
   const src = p.tokenSourceText.replace(/[^A-Za-z0-9 ._/:-]/g, '');
+  // Paths reach the shell only single-quoted (shq) in assignments; messages print "$CONFIG" and
+  // "$TEMPLATE" with printf %s (the shell never re-parses a value; dash's echo would expand \\).
   return `set -eu
-${SCRIPT_MARK}: registers the [[runners]] of ${p.templatePath} into ${p.configPath}.
+${SCRIPT_MARK}: registers the [[runners]] of ${commentText(p.templatePath)} into ${commentText(p.configPath)}.
+CONFIG=${config}
+TEMPLATE=${tpl}
 if [ -f ${done} ]; then
-  echo "register-runner: this pod registered already, keeping ${p.configPath}"
+  printf 'register-runner: this pod registered already, keeping %s\n' "$CONFIG"
   exit 0
 fi
 if [ -n "\${CI_SERVER_TOKEN:-}" ]; then
@@ -106,7 +120,7 @@ $headers
 EOF
 flush "$start" "\${last:-0}"
 if [ "$n" -eq 0 ]; then
-  echo "register-runner: ${p.templatePath} has no [[runners]]" >&2
+  printf 'register-runner: %s has no [[runners]]\n' "$TEMPLATE" >&2
   exit 1
 fi
 cat ${work}/globals.toml > ${config}
@@ -118,7 +132,7 @@ while [ "$i" -lt "$n" ]; do
   executor=$(${sedValue('executor')})
   name=$(${sedValue('name')})
   if [ -z "$url" ] || [ -z "$executor" ]; then
-    echo "register-runner: [[runners]] #$i of ${p.templatePath} needs url and executor" >&2
+    printf 'register-runner: [[runners]] #%s of %s needs url and executor\n' "$i" "$TEMPLATE" >&2
     exit 1
   fi
   echo "register-runner: [[runners]] #$i at $url ($FLOW token)"
@@ -128,7 +142,7 @@ ok=1
 if [ "$FLOW" = registration ]; then : > ${unreg}; fi
 rm -rf ${work}
 : > ${done}
-echo "register-runner: $n runner(s) registered into ${p.configPath}"
+printf 'register-runner: %s runner(s) registered into %s\n' "$n" "$CONFIG"
 `;
 }
 

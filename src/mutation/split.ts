@@ -1,4 +1,5 @@
-import TOML from '@iarna/toml';
+import { keysForField } from '../config/fold.js';
+import { parseToml } from '../config/parse.js';
 
 /**
  * The line scanner the injected init step runs (see script.ts), mirrored in TypeScript so the
@@ -16,7 +17,8 @@ import TOML from '@iarna/toml';
 
 /** Same language as the script's `grep -nE` (POSIX [[:space:]] = space, \t, \r, \f, \v). */
 export const HEADER_ERE = `^[[:space:]]*\\[\\[?[A-Za-z0-9_."'-][^]]*\\]\\]?[[:space:]]*(#.*)?$`;
-const HEADER_RE = /^[ \t\r\f\v]*\[\[?[A-Za-z0-9_."'-][^\]]*\]\]?[ \t\r\f\v]*(#.*)?$/;
+// `[\s\S]` where grep's `.` is: it also matches the CR of a CRLF line, which JS's `.` does not
+const HEADER_RE = /^[ \t\r\f\v]*\[\[?[A-Za-z0-9_."'-][^\]]*\]\]?[ \t\r\f\v]*(#[\s\S]*)?$/;
 
 export interface SplitResult {
   globals: string;
@@ -54,7 +56,7 @@ export function splitConfig(text: string): SplitResult {
 /** First `KEY = "value"` among a runner template's own keys (before its first sub-table), as the script's sed reads it. */
 export function scriptValue(runnerText: string, key: string): string | undefined {
   const ls = lines(runnerText);
-  const re = new RegExp(`^[ \\t\\r\\f\\v]*${key}[ \\t\\r\\f\\v]*=[ \\t\\r\\f\\v]*"([^"]*)".*$`);
+  const re = new RegExp(`^[ \\t\\r\\f\\v]*${key}[ \\t\\r\\f\\v]*=[ \\t\\r\\f\\v]*"([^"]*)"[\\s\\S]*$`);
   for (let i = 1; i < ls.length; i++) {
     const l = ls[i]!;
     if (/^[ \t\r\f\v]*\[/.test(l)) break;
@@ -79,10 +81,15 @@ export type SplitCheck = { ok: true; split: SplitResult; runners: { url: string;
 export function verifySplit(text: string): SplitCheck {
   let whole: Record<string, unknown>;
   try {
-    whole = TOML.parse(text) as Record<string, unknown>;
+    whole = parseToml(text);
   } catch {
     return { ok: false, reason: 'the TOML does not parse' };
   }
+  // gitlab-runner also reads `[[RUNNERS]]`, `[["runnerſ"]]`, `runners = [{…}]`; the script's
+  // split knows only `[[runners]]` headers, so anything else is no safe split
+  const other = keysForField(whole, 'runners').find((k) => k !== 'runners');
+  if (other !== undefined) return { ok: false, reason: `it names the runners list ${JSON.stringify(other)}, and the init step only splits at \`[[runners]]\` headers` };
+  if (whole.runners !== undefined && !Array.isArray(whole.runners)) return { ok: false, reason: '`runners` is not a list of [[runners]] tables' };
   const wholeRunners = Array.isArray(whole.runners) ? (whole.runners as Record<string, unknown>[]) : [];
   const { runners: _r, ...wholeGlobals } = whole;
   const split = splitConfig(text);
@@ -91,7 +98,7 @@ export function verifySplit(text: string): SplitCheck {
   }
   let g: Record<string, unknown>;
   try {
-    g = TOML.parse(split.globals) as Record<string, unknown>;
+    g = parseToml(split.globals);
   } catch {
     return { ok: false, reason: 'the global part it cuts out is not valid TOML (a header-like line inside a multi-line string?)' };
   }
@@ -101,7 +108,7 @@ export function verifySplit(text: string): SplitCheck {
     const piece = split.runners[i]!;
     let p: Record<string, unknown>;
     try {
-      p = TOML.parse(piece) as Record<string, unknown>;
+      p = parseToml(piece);
     } catch {
       return { ok: false, reason: `the template it cuts out for [[runners]] #${i} is not valid TOML` };
     }

@@ -17,9 +17,14 @@ export interface DataEntry {
 // Kubernetes decodes Secret/binaryData values with Go's base64.StdEncoding (padded, strict).
 const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
+// Go's decoder skips \r and \n anywhere (encoding/base64: "New line characters (\r and \n) are
+// ignored"), so data wrapped at 76 columns, as `base64` prints it, is accepted by the apiserver.
+const LINE_BREAKS = /[\r\n]/g;
+
 export function decodeBase64(value: string): string | undefined {
-  if (!B64.test(value)) return undefined;
-  return Buffer.from(value, 'base64').toString('utf8');
+  const v = value.includes('\n') || value.includes('\r') ? value.replace(LINE_BREAKS, '') : value;
+  if (!B64.test(v)) return undefined;
+  return Buffer.from(v, 'base64').toString('utf8');
 }
 
 

@@ -1,4 +1,4 @@
-import { looksLikeRunnerConfig } from '../config/index.js';
+import type { ParsedRunnerConfig } from '../config/types.js';
 import { parseRunnerConfigCached } from './parse-cache.js';
 import { refOf } from '../findings/ref.js';
 import type { Finding, ObjectRef } from '../findings/types.js';
@@ -39,19 +39,21 @@ export interface Evaluation {
 
 const IRRELEVANT: Evaluation = Object.freeze({ relevant: false, findings: [], credentials: [] }) as Evaluation;
 
-
-/** A `[[runners` header that was never closed is still a runner config, and a broken one (GRA004). */
-const BROKEN_RUNNERS_HEADER = /^[ \t]*\[\[[ \t]*runners\b/m;
-
-export function isRunnerConfigEntry(e: DataEntry): e is DataEntry & { text: string } {
-  return e.text !== undefined && e.key.endsWith('.toml') && (looksLikeRunnerConfig(e.text) || BROKEN_RUNNERS_HEADER.test(e.text));
+/**
+ * A data key holds a runner config when its name ends in `.toml` and the text is one by
+ * `isRunnerConfig`'s rule (src/config). Returns the parse, so a review parses each text once.
+ */
+export function runnerConfigOf(e: DataEntry): ParsedRunnerConfig | undefined {
+  if (e.text === undefined || !e.key.endsWith('.toml')) return undefined;
+  const parsed = parseRunnerConfigCached(e.text);
+  return parsed.runnerConfig ? parsed : undefined;
 }
 
 function configFindings(entries: DataEntry[], ref: ObjectRef, storage: ConfigStorage, out: Evaluation): void {
   for (const e of entries) {
-    if (!isRunnerConfigEntry(e)) continue;
+    const parsed = runnerConfigOf(e);
+    if (parsed === undefined || e.text === undefined) continue;
     out.relevant = true;
-    const parsed = parseRunnerConfigCached(e.text);
     out.findings.push(...checkRunnerConfig(e.text, { object: ref, storage, dataKey: e.key }, parsed));
     if (!parsed.ok) continue;
     for (const r of parsed.runners) {

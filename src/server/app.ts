@@ -8,6 +8,7 @@ import { isMode, type Mode, type Settings } from '../settings/settings.js';
 import { guardDeps, type Dependency } from './budget.js';
 import { parseTimeout, reviewDeadline } from './timeout.js';
 import { ReviewPool, type PoolResult, type RequestSummary } from './review-pool.js';
+import { redactSecrets } from '../tokens/redact.js';
 
 /**
  * The HTTPS adapter: fastify routes → the pure admission core. Nothing here decides a verdict.
@@ -179,8 +180,9 @@ export function buildApp(opts: AppOptions): App {
           webhook,
           uid: r.uid,
           kind: r.kind,
-          namespace: r.namespace,
-          name: r.name,
+          // names are user text; a token pasted into one is masked (never a whole token in a log)
+          namespace: r.namespace === undefined ? undefined : redactSecrets(r.namespace),
+          name: r.name === undefined ? undefined : redactSecrets(r.name),
           operation: r.operation,
           dryRun: r.dryRun,
           mode: outcome.mode,

@@ -2,7 +2,7 @@
  * Safe-to-print forms of token values. House rule: a token never appears whole in a
  * message, log, metric or error; at most its public prefix and its last 4 characters.
  */
-import { tokenShape, isInvisible, isLowDiversity, looksSecret, type TokenShape } from './shape.js';
+import { OTHER_GITLAB_PREFIXES, tokenShape, isInvisible, isLowDiversity, looksSecret, type TokenShape } from './shape.js';
 import type { AuthForm, TokenClass } from './types.js';
 
 /** Below this many secret characters, even the last 4 would give away too much. */
@@ -174,4 +174,97 @@ export function describeToken(cls: TokenClass): string {
     case 'unknown':
       return cls.looksSecret ? 'an unrecognised secret-looking value' : 'an unrecognised value';
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// token-shaped substrings of free text
+
+/** Prefixes that mark a token wherever they start (never chance in a name). */
+const STRONG_PREFIXES = ['GR1348941', 'glrtr-', 'glrt-', ...OTHER_GITLAB_PREFIXES.map(([p]) => p).filter((p) => /^[A-Za-z0-9_.-]+$/.test(p))];
+/** Prefixes that could occur in an identifier (`test1_…`): only with a secret-looking body. */
+const WEAK_PREFIXES = ['t1_', 't2_', 't3_'];
+/** The characters a token (routable ones included) is made of; text is cut into runs of these. */
+const RUN = /[A-Za-z0-9_.-]{16,}/g;
+/** No token is shorter than this (friendly_token bodies are 20, lenient 16). */
+const MIN_BODY = 16;
+
+function mask(prefix: string, body: string): string {
+  return body.length >= MIN_SECRET_TO_SHOW_TAIL ? `${prefix}…${body.slice(-4)}` : `${prefix}…(${body.length} chars)`;
+}
+
+function classes(s: string): { lower: number; upper: number; digit: number } {
+  let lower = 0;
+  let upper = 0;
+  let digit = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x61 && c <= 0x7a) lower++;
+    else if (c >= 0x41 && c <= 0x5a) upper++;
+    else if (c >= 0x30 && c <= 0x39) digit++;
+  }
+  return { lower, upper, digit };
+}
+
+/** camelCase / PascalCase words of 3+ letters each: `volumeMounts`, `DockerMachineAutoscaling` */
+const CAMEL = /^(?:[a-z]{2,}|[A-Z][a-z]{2,})(?:[A-Z][a-z]{2,})*$/;
+
+/** 20+ hex characters with letters and digits: a legacy `SecureRandom.hex` token (or a digest). */
+const HEX_RUN = /[0-9a-fA-F]{20,}/;
+
+/** One run of token characters: mask a prefixed token to its end, or the whole run when it is a bare secret. */
+function redactRun(run: string): string {
+  // beyond looksSecret's 512 there is no telling; such a run in a message is masked whole (and
+  // the prefix search below stays linear)
+  if (run.length > 512) return mask('', run);
+  let at = -1;
+  let plen = 0;
+  for (const p of STRONG_PREFIXES) {
+    const i = run.indexOf(p);
+    if (i >= 0 && (at < 0 || i < at)) {
+      at = i;
+      plen = p.length;
+    }
+  }
+  for (const p of WEAK_PREFIXES) {
+    for (let i = run.indexOf(p); i >= 0 && (at < 0 || i < at); i = run.indexOf(p, i + 1)) {
+      if (looksSecret(run.slice(i + p.length))) {
+        at = i;
+        plen = p.length;
+        break;
+      }
+    }
+  }
+  if (at >= 0 && run.length - at - plen >= 1) {
+    const left = run.slice(0, at);
+    let prefix = run.slice(at, at + plen);
+    const rest = run.slice(at + plen);
+    // `glrt-t1_…`: keep the scope, it is public
+    const scope = /^t[123]_/.exec(rest)?.[0] ?? '';
+    prefix += scope;
+    return (left.length >= MIN_BODY ? redactRun(left) : left) + mask(prefix, rest.slice(scope.length));
+  }
+  const hex = HEX_RUN.exec(run);
+  if (hex && /[a-fA-F]/.test(hex[0]) && /[0-9]/.test(hex[0])) return mask('', run);
+  // A friendly_token (base64url, 20 chars) mixes cases at random; the mixed-case names people
+  // and Kubernetes write are camelCase words (`initContainers`, `secretKeyRef`), which a random
+  // body matches with probability below 1e-6. One case and digits in a 16+ character piece is a
+  // token too (pod-hash suffixes and DNS labels come in short pieces).
+  if (!looksSecret(run)) return run;
+  for (const seg of run.split(/[-._]/)) {
+    const k = classes(seg);
+    if (seg.length >= 4 && k.lower > 0 && k.upper > 0 && !CAMEL.test(seg)) return mask('', run);
+    if (seg.length >= MIN_BODY && (k.lower > 0 ? 1 : 0) + (k.upper > 0 ? 1 : 0) + (k.digit > 0 ? 1 : 0) >= 2) return mask('', run);
+  }
+  return run;
+}
+
+/**
+ * Every token-shaped substring of a user-controlled string (a runner name, a data key, an unknown
+ * key, an object name, an annotation) masked as the rest of the product masks tokens: public
+ * prefix, "…" and at most the last 4 characters. Text without such a substring is returned as is.
+ * Linear: one regex pass, and each run is scanned a bounded number of times.
+ */
+export function redactSecrets(text: string): string {
+  if (typeof text !== 'string' || text.length < MIN_BODY) return text;
+  return text.replace(RUN, redactRun);
 }

@@ -318,3 +318,41 @@ t.test('fieldPath', async (t) => {
   t.same(fieldPath('data[config.toml]'), ['data', 'config.toml']);
   t.same(fieldPath('stringData[runner-token]'), ['stringData', 'runner-token']);
 });
+
+t.test('issue 12: the CLI reads what kubectl reads', async (t) => {
+  // Secret data wrapped at 76 columns, as `base64` prints it: Go's decoder skips the newlines
+  const toml = `[[runners]]\n  name = "wrapped"\n  url = "https://gitlab.example.com"\n  token = "${SEED_REG_TOKEN}"\n  executor = "kubernetes"\n`;
+  const wrapped = Buffer.from(toml).toString('base64').replace(/(.{76})/g, '$1\n');
+  t.ok(wrapped.includes('\n'), 'really wrapped');
+  const secret = `apiVersion: v1\nkind: Secret\nmetadata:\n  name: cfg\ndata:\n  config.toml: |\n${wrapped.trimEnd().split('\n').map((l) => `    ${l}`).join('\n')}\n`;
+  const s = await check(['-'], { stdin: secret });
+  t.equal(s.code, 1, 'read and denied, not an input error');
+  t.match(s.out, /GRA001/);
+  t.notMatch(s.out, /GRA105|not valid base64|rejected/);
+
+  // a real-shaped Pod whose double-quoted args string continues on tab-indented lines
+  const pod = [
+    'apiVersion: v1',
+    'kind: Pod',
+    'metadata:',
+    '  name: runner',
+    'spec:',
+    '  containers:',
+    '    - name: runner',
+    '      image: gitlab/gitlab-runner:v17.0.0',
+    '      command: ["/bin/sh", "-c"]',
+    '      args:',
+    '        - "gitlab-runner register --non-interactive',
+    '\t\t--url https://gitlab.example.com',
+    `\t\t--registration-token ${SEED_AUTH_TOKEN} && exec gitlab-runner run"`,
+    '',
+  ].join('\n');
+  const p = await check(['-'], { stdin: pod });
+  t.not(p.code, 2, `read, not "Missing closing quote": ${p.err}`);
+  t.match(p.out, /GRA203/, 'the authentication token passed as a registration token is found in the folded string');
+  t.notOk(p.out.includes(SEED_AUTH_TOKEN), 'redacted');
+
+  // a tab before a key is an error for kubectl too
+  const bad = await check(['-'], { stdin: 'apiVersion: v1\nkind: Pod\nmetadata:\n\tname: x\n' });
+  t.equal(bad.code, 2);
+});

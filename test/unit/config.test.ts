@@ -6,7 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import {
   editDistance,
   isTemplateSource,
-  looksLikeRunnerConfig,
+  isRunnerConfig,
   parseRunnerConfig,
   type ParsedRunnerConfig,
 } from '../../src/config/index.js';
@@ -29,7 +29,7 @@ const SEED_TOKEN = 'GR1348941Xq7_pLm2VbN9cRt4wZsK';
 t.test('seed ConfigMap: runner 0, token on line 8 of config.toml', async (t) => {
   const cm = parseYaml(readFileSync(path.join(repoRoot, 'test/fixtures/seed/configmap-registration-token.yaml'), 'utf8'));
   const text: string = cm.data['config.toml'];
-  t.ok(looksLikeRunnerConfig(text));
+  t.ok(isRunnerConfig(text));
   t.notOk(isTemplateSource(text));
   const r = ok(parseRunnerConfig(text));
   t.equal(r.runners.length, 1);
@@ -171,7 +171,7 @@ t.test('CRLF, BOM, no trailing newline', async (t) => {
     ['BOM+CRLF', '\uFEFF' + crlf],
     ['BOM+LF', '\uFEFF' + lf],
   ] as const) {
-    t.ok(looksLikeRunnerConfig(text), `${label}: looks like a runner config`);
+    t.ok(isRunnerConfig(text), `${label}: looks like a runner config`);
     const r = ok(parseRunnerConfig(text));
     t.equal(r.runners[0]!.token, 'glrt-crlf', label);
     t.equal(r.runners[0]!.tokenLine, 5, label);
@@ -233,13 +233,16 @@ t.test('unknown keys: typos, state_file, stray tables, free-form maps', async (t
   ]);
 });
 
-t.test('a [runners.docker] fragment (no [[runners]]) is zero runners, still schema-checked', async (t) => {
+t.test('a [runners.docker] fragment (no [[runners]]) is zero runners, still schema-checked; a [runners] table with keys cannot load', async (t) => {
   const text = '[runners.docker]\n  image = "ruby"\n  log_options = { env = "A", labels = "b" }\n  imagee = "x"\n';
-  t.notOk(looksLikeRunnerConfig(text));
+  t.ok(isRunnerConfig(text));
   const r = ok(parseRunnerConfig(text));
   t.same(r.runners, []);
+  t.same(r.problems, [], 'a docs fragment, not denied');
+  t.match(ok(parseRunnerConfig('[runners]\n  token = "x"\n  [runners.docker]\n')).problems, [{ kind: 'unloadable', line: 1, reason: /`runners` is a table/ }]);
   t.same(r.unknownKeys, [{ path: 'runners.docker.imagee', line: 4, suggestion: 'image' }]);
   t.same(ok(parseRunnerConfig('runners = 5\n')).runners, []);
+  t.match(ok(parseRunnerConfig('runners = 5\n')).problems, [{ kind: 'unloadable', reason: /is a number/ }]);
   t.same(ok(parseRunnerConfig('')).runners, []);
 });
 
@@ -251,15 +254,21 @@ t.test('editDistance is Damerau (transpositions cost 1) and bounded', async (t) 
   t.equal(editDistance('x'.repeat(1_000_000), 'image'), 3);
 });
 
-t.test('looksLikeRunnerConfig', async (t) => {
-  t.ok(looksLikeRunnerConfig('[[runners]]'));
-  t.ok(looksLikeRunnerConfig('a = 1\n  [[ runners ]]   # comment\n'));
-  t.ok(looksLikeRunnerConfig('x=1\r\n[["runners"]]\r\n'));
-  t.notOk(looksLikeRunnerConfig('[runners]\n'));
-  t.notOk(looksLikeRunnerConfig('[[runners.docker.services]]\n'));
-  t.notOk(looksLikeRunnerConfig('# [[runners]]\n'));
-  t.notOk(looksLikeRunnerConfig('[[runners]] x\n'));
-  t.notOk(looksLikeRunnerConfig(undefined as unknown as string));
+t.test('isRunnerConfig', async (t) => {
+  t.ok(isRunnerConfig('[[runners]]'));
+  t.ok(isRunnerConfig('a = 1\n  [[ runners ]]   # comment\n'));
+  t.ok(isRunnerConfig('x=1\r\n[["runners"]]\r\n'));
+  // gitlab-runner's config, which it refuses to load (GRA010)
+  t.ok(isRunnerConfig('[runners]\n'));
+  t.ok(isRunnerConfig('[[runners.docker.services]]\n'));
+  t.notOk(isRunnerConfig('# [[runners]]\n'));
+  t.notOk(isRunnerConfig('[[inputs.cpu]]\npercpu = true\n'));
+  t.notOk(isRunnerConfig('[tool.poetry]\nname = "runners"\n'));
+  // does not parse; a broken runner config (GRA004)
+  t.ok(isRunnerConfig('[[runners]] x\n'));
+  t.ok(isRunnerConfig('[[runners\n  token = "x"\n'));
+  t.ok(isRunnerConfig('concurrent = 4\n'));
+  t.notOk(isRunnerConfig(undefined as unknown as string));
 });
 
 t.test('isTemplateSource', async (t) => {
@@ -303,7 +312,7 @@ t.test('hostile inputs: never throws, never hangs', async (t) => {
       t.ok(r.error.line >= 1 && r.error.column >= 1 && !r.error.message.includes('\n'), label);
     }
     t.type(isTemplateSource(text), 'boolean', label);
-    t.type(looksLikeRunnerConfig(text), 'boolean', label);
+    t.type(isRunnerConfig(text), 'boolean', label);
   }
   const proto = ok(parseRunnerConfig('__proto__ = 1\n[[runners]]\n__proto__ = 2\ntoken = "t"\n'));
   t.equal(proto.runners[0]!.token, 't');
@@ -396,7 +405,7 @@ t.test('property: parseRunnerConfig never throws on arbitrary text', async (t) =
     fc.property(fc.oneof(fc.string({ unit: 'binary', maxLength: 200 }), fc.array(tomlish, { maxLength: 120 }).map((a) => a.join(''))), (s) => {
       const r = parseRunnerConfig(s);
       isTemplateSource(s);
-      looksLikeRunnerConfig(s);
+      isRunnerConfig(s);
       return r.ok ? Array.isArray(r.runners) : r.error.line >= 1 && r.error.column >= 1 && !r.error.message.includes('\n');
     }),
     { numRuns: 2000 },

@@ -24,7 +24,7 @@ const template = readYamlDocs(path.join(fixturesDir, 'seed', 'configmap-template
 const STUB = `#!/bin/sh
 set -eu
 cmd=$1; shift
-echo "$cmd $*" >> "$LOG/calls"
+printf '%s\\n' "$cmd $*" >> "$LOG/calls"
 if [ "$cmd" = unregister ]; then exit 0; fi
 cfg=; tpl=; url=; name=
 while [ $# -gt 0 ]; do
@@ -185,4 +185,40 @@ t.test('no token: a clear error, nothing registered', { skip: SKIP }, async (t) 
 t.test('the script parses as POSIX sh (sh -n)', { skip: SKIP }, async (t) => {
   const script = registerScript({ configPath: "/etc/gitlab-runner/config.toml", templatePath: "/configmaps/it's.toml", tokenSourceText: 'Secret x' });
   t.doesNotThrow(() => execFileSync('/bin/sh', ['-n', '-c', script]));
+});
+
+t.test('hostile config file names run no command (quotes, newlines, $(), backticks, spaces)', { skip: SKIP }, async (t) => {
+  const names = [
+    'c";touch pwned;echo ".toml',
+    "c';touch pwned;echo '.toml",
+    'c\ntouch pwned\n.toml',
+    'c\r\ntouch pwned #.toml',
+    'c$(touch pwned).toml',
+    'c`touch pwned`.toml',
+    'with space $HOME ${PATH} .toml',
+    '-n \\ \\\\ %s %n.toml',
+  ];
+  for (const name of names) {
+    const s = setup(t, template);
+    // the template and the config carry the hostile name, as items.path and run --config would give them
+    const tpl = path.join(s.dir, 'cm', name);
+    writeFileSync(tpl, template);
+    const config = path.join(s.dir, 'etc', name);
+    const script = registerScript({ configPath: config, templatePath: tpl, tokenSourceText: 'Secret "x";touch pwned' });
+    t.equal(spawnSync('/bin/sh', ['-n', '-c', script]).status, 0, `${JSON.stringify(name)}: parses`);
+    const r = spawnSync('/bin/sh', ['-c', script], {
+      cwd: s.dir,
+      env: { PATH: `${s.bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, LOG: s.log, HOSTNAME: 'pod-1', REGISTRATION_TOKEN: SEED_REG_TOKEN },
+      encoding: 'utf8',
+    });
+    t.equal(r.status, 0, `${JSON.stringify(name)}: registers (${r.stderr})`);
+    t.notOk(existsSync(path.join(s.dir, 'pwned')), `${JSON.stringify(name)}: no command from the name ran`);
+    t.ok(existsSync(config), `${JSON.stringify(name)}: the config is written under its exact name`);
+    t.ok(readFileSync(path.join(s.log, 'calls'), 'utf8').includes(`--config ${config}`), `${JSON.stringify(name)}: register got the exact path`);
+    t.ok(r.stdout.includes(`registered into ${config}`), `${JSON.stringify(name)}: messages print the name as data`);
+    const stop = preStopCommand(config);
+    const ps = spawnSync(stop[0]!, stop.slice(1), { cwd: s.dir, env: { PATH: `${s.bin}:${process.env.PATH}`, LOG: s.log }, encoding: 'utf8' });
+    t.equal(ps.status, 0);
+    t.notOk(existsSync(path.join(s.dir, 'pwned')), `${JSON.stringify(name)}: preStop runs no command from the name`);
+  }
 });

@@ -238,3 +238,40 @@ t.test('a config the line scanner would split wrongly is refused, not mangled', 
   const p2 = planInjection(annotate(deployment(), { 'gitlab-runner-admission/token-secret': 'tok' }), { kind: 'Deployment', resolved: refs(noUrl) });
   t.match(p2.findings, [{ ruleId: 'GRA404', message: /url/ }]);
 });
+
+t.test('proxy settings are copied into the init step; a proxy URL with credentials is not copied as a literal', async (t) => {
+  const obj = annotate(deployment(), { 'gitlab-runner-admission/token-secret': 'gitlab-runner-tokens' });
+  podSpec(obj).containers[0].env.push(
+    { name: 'HTTPS_PROXY', value: 'http://proxy:3128' },
+    { name: 'http_proxy', value: 'http://proxy.corp.example.com:3128' },
+    { name: 'NO_PROXY', value: 'localhost,127.0.0.1,.svc,.cluster.local' },
+    { name: 'ALL_PROXY', value: 'http://user:s3cretPassw0rd@proxy:3128' },
+    { name: 'FTP_PROXY', value: 'user:pw@proxy:21' },
+    { name: 'HTTP_PROXY', valueFrom: { secretKeyRef: { name: 'proxy', key: 'url' } } },
+  );
+  const plan = planInjection(obj, { kind: 'Deployment', resolved: refs() });
+  t.equal(plan.action, 'patch');
+  const init = podSpec(apply(obj, plan)).initContainers.find((c: any) => c.name === INIT_CONTAINER_NAME);
+  const env = Object.fromEntries(init.env.map((e: any) => [e.name, e]));
+  t.same(env.HTTPS_PROXY, { name: 'HTTPS_PROXY', value: 'http://proxy:3128' }, 'HTTPS_PROXY copied (was treated as secret-looking)');
+  t.same(env.http_proxy, { name: 'http_proxy', value: 'http://proxy.corp.example.com:3128' });
+  t.same(env.NO_PROXY, { name: 'NO_PROXY', value: 'localhost,127.0.0.1,.svc,.cluster.local' });
+  t.same(env.HTTP_PROXY, { name: 'HTTP_PROXY', valueFrom: { secretKeyRef: { name: 'proxy', key: 'url' } } }, 'a proxy from a Secret keeps its reference');
+  t.notOk(env.ALL_PROXY, 'user:pass@ URL not copied');
+  t.notOk(env.FTP_PROXY, 'scheme-less user:pass@ not copied');
+  t.notOk(JSON.stringify(init).includes('s3cretPassw0rd'));
+});
+
+t.test('issue 12: the split refuses runners lists the init step cannot cut; CRLF with comments still splits', async (t) => {
+  const { verifySplit } = await import('../../src/mutation/split.js');
+  for (const text of [
+    '[[RUNNERS]]\n  url = "https://gitlab.example.com"\n  executor = "kubernetes"\n',
+    '[["runner\u017f"]]\n  url = "https://gitlab.example.com"\n  executor = "kubernetes"\n',
+    '[[runners]]\n  url = "https://gitlab.example.com"\n  executor = "kubernetes"\n[[Runners]]\n  url = "https://gitlab.example.com"\n  executor = "kubernetes"\n',
+  ]) {
+    const v = verifySplit(text);
+    t.equal(v.ok, false, JSON.stringify(text));
+  }
+  const crlf = verifySplit('# global\r\nconcurrent = 2 # two\r\n[[runners]] # the runner\r\n  url = "https://gitlab.example.com"\r\n  executor = "kubernetes"\r\n');
+  t.equal(crlf.ok, true, crlf.ok ? '' : crlf.reason);
+});

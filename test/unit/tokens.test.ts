@@ -218,6 +218,11 @@ t.test('placeholders from the corpus', async (t) => {
     ['{{ .Values.runnerRegistrationToken }}', 'registration'],
     ['__TOKEN__', 'unknown'],
     ['null', 'unknown'],
+    // issue 12: the verb names how to get a runner token, not a registration token
+    ['your runner token. Run gitlab-runner register', 'auth'],
+    ['<paste your runner token here, see gitlab-runner register>', 'auth'],
+    ['REGISTER_TOKEN', 'registration'],
+    ['<register>', 'registration'],
   ];
   for (const [value, intent] of cases) {
     t.same(classifyToken(value).cls, { kind: 'placeholder', intent }, value);

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { LineCounter, isMap, isPair, isSeq, parseAllDocuments, parseDocument, visit, type Document, type Node } from 'yaml';
 import { parseReview } from '../../admission/review.js';
-import { isTemplateSource, looksLikeRunnerConfig } from '../../config/index.js';
+import { isRunnerConfig, isTemplateSource } from '../../config/index.js';
 import type { SourceMap } from './positions.js';
 import { isRecord } from '../../util/is-record.js';
 
@@ -79,23 +79,19 @@ export function sniff(text: string): 'toml' | 'yaml' | 'json' {
   const head = text.trimStart();
   if (head.startsWith('{') || head.startsWith('[{') || head.startsWith('[\n') || head === '[]') return 'json';
   if (/^(apiVersion|kind)\s*:/m.test(text) || /^---\s*$/m.test(text)) return 'yaml';
-  if (looksLikeRunnerConfig(text) || /^\s*\[\[?\s*["']?runners\b/m.test(text)) return 'toml';
+  if (isRunnerConfig(text)) return 'toml';
   return 'yaml';
 }
 
 /**
- * A `.toml` file is only ours when it looks like a runner config (named or found by a walk:
- * pre-commit passes every staged file by name, pyproject.toml included):
- * a `[[runners]]`/`[runners.…]` header, even a broken one (corpus
- * official-testdata-lint-invalid_syntax.toml has `[[runners` unclosed and must be denied), or a
- * global key only config.toml has. pyproject.toml and Cargo.toml are skipped.
+ * A `.toml` file is only ours when it is a runner config (named or found by a walk: pre-commit
+ * passes every staged file by name, pyproject.toml included). `isRunnerConfig` (src/config) is
+ * the webhook's rule too: a key that decodes into `runners`, a global only config.toml has, or,
+ * for text that does not parse, a broken `[[runners` header. pyproject.toml and Cargo.toml are
+ * skipped.
  */
 export function looksLikeRunnerToml(text: string): boolean {
-  return (
-    looksLikeRunnerConfig(text) ||
-    /^[ \t]*\[\[?[ \t]*["']?runners\b/m.test(text) ||
-    /^[ \t]*(concurrent|check_interval|listen_address|shutdown_timeout)[ \t]*=/m.test(text)
-  );
+  return isRunnerConfig(text);
 }
 
 export function loadToml(text: string): Loaded {
@@ -160,10 +156,55 @@ function expand(obj: unknown, node: Node | undefined, lc: LineCounter, src: stri
   out.push(lo);
 }
 
-export function loadYaml(text: string): Loaded {
+/**
+ * go-yaml (behind sigs.k8s.io/yaml, so kubectl and the apiserver) accepts tabs at the start of
+ * the continuation lines of a multi-line flow scalar (`args: ["…\n\t--url …"]`, a quoted string
+ * folded over lines indented with tabs), where the yaml package stops with TAB_AS_INDENT. Leading
+ * white space of such lines is folded away either way, so it is replaced by spaces two deeper
+ * than the previous line. Lines that start a key or an item are left alone: a tab there is an
+ * error for go-yaml as well. Returns the text unchanged when no line qualifies.
+ */
+export function tabContinuations(text: string): string {
+  const lines = text.split('\n');
+  let prevIndent = 0;
+  let changed = false;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const m = /^[ \t]*/.exec(line)![0];
+    if (line.trim() === '') continue;
+    const rest = line.slice(m.length);
+    if (m.includes('\t') && !/^(?:- |-$|[^\s"'#{[][^:#]*:(?:\s|$)|#)/.test(rest)) {
+      const indent = prevIndent + 2;
+      lines[i] = ' '.repeat(indent) + rest;
+      changed = true;
+      prevIndent = indent;
+      continue;
+    }
+    prevIndent = m.length;
+  }
+  return changed ? lines.join('\n') : text;
+}
+
+function parseYaml(text: string): { docs: Document.Parsed[]; lc: LineCounter } {
   const lc = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-  const list = Array.isArray(docs) ? docs : [];
+  return { docs: Array.isArray(docs) ? docs : [], lc };
+}
+
+export function loadYaml(input: string): Loaded {
+  let text = input;
+  const first = parseYaml(text);
+  let list = first.docs;
+  let lc = first.lc;
+  if (list.some((d) => d.errors.length > 0) && /^ *\t/m.test(text)) {
+    const alt = tabContinuations(text);
+    const again = alt === text ? undefined : parseYaml(alt);
+    if (again && again.docs.every((d) => d.errors.length === 0)) {
+      list = again.docs;
+      lc = again.lc;
+      text = alt;
+    }
+  }
   const templated = hasGoTemplateActions(text);
   for (const doc of list) {
     const err = yamlError(doc);

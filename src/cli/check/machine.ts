@@ -3,6 +3,9 @@ import type { Severity } from '../../findings/types.js';
 import type { ReportedFinding } from './engine.js';
 import { summaryLine, type CheckReport } from './report.js';
 import { ruleCatalog } from './rules-catalog.js';
+import { redactSecrets } from '../../tokens/redact.js';
+
+const red = (s: string | undefined): string | undefined => (s === undefined ? undefined : redactSecrets(s));
 
 /** `--format json` and `--format sarif`. Pure. Tokens are in findings already redacted. */
 
@@ -19,11 +22,12 @@ function jsonFinding(rf: ReportedFinding): Record<string, unknown> {
     file: f.object.file,
     line: rf.line,
     column: rf.column,
-    object: { kind: f.object.kind, namespace: f.object.namespace, name: f.object.name },
+    // names and keys are user text: a token pasted there is masked as in every other output
+    object: { kind: f.object.kind, namespace: red(f.object.namespace), name: red(f.object.name) },
     location: describeLocation(f) || undefined,
-    field: f.field,
-    dataKey: f.dataKey,
-    runner: f.runner,
+    field: red(f.field),
+    dataKey: red(f.dataKey),
+    runner: f.runner && { index: f.runner.index, ...(f.runner.name !== undefined ? { name: redactSecrets(f.runner.name) } : {}) },
     // the position inside the TOML value (for a config file it equals line/column)
     tomlLine: f.line,
     tomlColumn: f.column,
@@ -85,7 +89,7 @@ export function formatSarif(r: CheckReport, toolVersion: string): string {
   const results = all.map((rf) => {
     const f = rf.finding;
     const where = describeLocation(f);
-    const obj = f.object.kind === 'File' ? '' : `${f.object.kind} ${f.object.namespace ? `${f.object.namespace}/` : ''}${f.object.name ?? '?'}: `;
+    const obj = f.object.kind === 'File' ? '' : redactSecrets(`${f.object.kind} ${f.object.namespace ? `${f.object.namespace}/` : ''}${f.object.name ?? '?'}: `);
     const physical: Record<string, unknown> = { artifactLocation: { uri: fileUri(f.object.file ?? '') } };
     const reg = region(rf.line, rf.column);
     if (reg) physical.region = reg;

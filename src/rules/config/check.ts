@@ -4,6 +4,7 @@ import type { Finding, ObjectRef } from '../../findings/types.js';
 import { classifyToken, describeToken, isGitlabToken } from '../../tokens/index.js';
 import { makeFinding, type Location } from '../rule.js';
 import {
+  AMBIGUOUS_KEY,
   DUPLICATE_TOKEN,
   FOREIGN_TOKEN_IN_CONFIG,
   INVALID_TOML,
@@ -13,6 +14,7 @@ import {
   TOKEN_IN_CONFIGMAP,
   TOKEN_WHITESPACE,
   UNKNOWN_KEY,
+  UNLOADABLE_CONFIG,
 } from './rules.js';
 
 /** Where the config text lives decides some rules: a token in a ConfigMap is readable by far more people. */
@@ -36,6 +38,10 @@ export function checkRunnerConfig(text: string, site: ConfigSite, parsed: Parsed
   }
 
   const findings: Finding[] = [];
+  for (const p of parsed.problems) {
+    if (p.kind === 'unloadable') findings.push(makeFinding(UNLOADABLE_CONFIG, { reason: p.reason }, { ...base, line: p.line }));
+    else findings.push(makeFinding(AMBIGUOUS_KEY, { reason: p.reason, lines: (p.lines ?? [p.line]).join(' and ') }, { ...base, line: p.line }));
+  }
   const seen = new Map<string, number>();
   for (const r of parsed.runners) {
     if (r.token === undefined) continue;
@@ -70,7 +76,8 @@ export function checkRunnerConfig(text: string, site: ConfigSite, parsed: Parsed
     }
     if (secretLike) {
       const other = seen.get(c.value);
-      if (other !== undefined) findings.push(makeFinding(DUPLICATE_TOKEN, { token: c.redacted, other }, at));
+      // two candidate `token` keys of one runner (GRA011) are not two runners
+      if (other !== undefined && other !== r.index) findings.push(makeFinding(DUPLICATE_TOKEN, { token: c.redacted, other }, at));
       else seen.set(c.value, r.index);
     }
   }

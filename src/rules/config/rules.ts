@@ -98,6 +98,22 @@ export const LEGACY_AMBIGUOUS_TOKEN = defineRule<{ token: string }>({
     'enable online verification (GRA_GITLAB_VERIFY) or replace it with a glrt- token of a runner created in GitLab.',
 });
 
+export const UNLOADABLE_CONFIG = defineRule<{ reason: string }>({
+  id: 'GRA010',
+  severity: 'deny',
+  title: 'config.toml gitlab-runner cannot load',
+  message: (p) => `gitlab-runner cannot load this config: ${p.reason}; \`gitlab-runner run\` exits at start.`,
+  fix: () => 'write each runner as a `[[runners]]` table (or `runners = [{ … }]`) with string values for name, url, token and executor.',
+});
+
+export const AMBIGUOUS_KEY = defineRule<{ reason: string; lines: string }>({
+  id: 'GRA011',
+  severity: 'deny',
+  title: 'two keys name one setting',
+  message: (p) => `${p.reason} (lines ${p.lines}).`,
+  fix: () => 'keep one of the keys, spelled exactly as gitlab-runner documents it (lower case).',
+});
+
 export const CONFIG_RULES = [
   REGISTRATION_TOKEN_IN_CONFIG,
   FOREIGN_TOKEN_IN_CONFIG,
@@ -108,4 +124,6 @@ export const CONFIG_RULES = [
   UNKNOWN_KEY,
   REGISTRATION_PLACEHOLDER,
   LEGACY_AMBIGUOUS_TOKEN,
+  UNLOADABLE_CONFIG,
+  AMBIGUOUS_KEY,
 ] as const;
