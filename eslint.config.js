@@ -8,7 +8,14 @@ const CORE = ['tokens', 'config', 'workload', 'rules', 'findings', 'policy', 'mu
 /** The adapters and the process wiring, which the core must never import. */
 const EDGES = ['server', 'cli', 'kube', 'gitlab', 'certs', 'metrics', 'settings', 'admission'];
 /** Packages that would bring I/O into the core. */
-const EDGE_PACKAGES = ['fastify', '@kubernetes/client-node', '@gitbeaker/rest', 'pino', 'prom-client', 'node-forge'];
+const EDGE_PACKAGES = [
+  'fastify',
+  '@kubernetes/client-node',
+  '@gitbeaker/rest',
+  'pino',
+  'prom-client',
+  'node-forge',
+];
 
 // Relative imports only: a file n folders below src/ reaches src/<edge>/ through exactly n `../`.
 // (`src/rules/gitlab/` is core, `src/gitlab/` is an adapter, so a path glob cannot tell them apart.)
@@ -18,11 +25,15 @@ const coreAtDepth = (depth) => ({
     'no-restricted-imports': [
       'error',
       {
-        paths: EDGE_PACKAGES.map((name) => ({ name, message: 'the pure core does no I/O; this belongs in an adapter' })),
+        paths: EDGE_PACKAGES.map((name) => ({
+          name,
+          message: 'the pure core does no I/O; this belongs in an adapter',
+        })),
         patterns: [
           {
             regex: `^(\\.\\./){${depth}}(${EDGES.join('|')})(/|$)`,
-            message: 'the pure core (tokens, config, workload, rules, findings, policy, mutation, runner) never imports an adapter or the process wiring; pass what it needs as data (docs/architecture.md)',
+            message:
+              'the pure core (tokens, config, workload, rules, findings, policy, mutation, runner) never imports an adapter or the process wiring; pass what it needs as data (docs/architecture.md)',
           },
         ],
       },
@@ -31,19 +42,53 @@ const coreAtDepth = (depth) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', '.tap/', 'node_modules/', 'charts/', 'certs/', 'bench-results/'] },
+  {
+    ignores: [
+      'dist/',
+      'coverage/',
+      '.tap/',
+      'node_modules/',
+      'charts/',
+      'certs/',
+      'bench-results/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     languageOptions: {
       ecmaVersion: 2023,
       sourceType: 'module',
-      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', URL: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', performance: 'readonly', fetch: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', structuredClone: 'readonly', queueMicrotask: 'readonly' },
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        setImmediate: 'readonly',
+        URL: 'readonly',
+        AbortController: 'readonly',
+        AbortSignal: 'readonly',
+        performance: 'readonly',
+        fetch: 'readonly',
+        TextEncoder: 'readonly',
+        TextDecoder: 'readonly',
+        structuredClone: 'readonly',
+        queueMicrotask: 'readonly',
+      },
     },
     rules: {
       // `_name` marks an argument a signature requires but the body does not use.
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
-      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
+      '@typescript-eslint/consistent-type-imports': [
+        'error',
+        { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false },
+      ],
     },
   },
   {

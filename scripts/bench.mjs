@@ -36,7 +36,9 @@ import YAML from 'yaml';
 import { performance } from 'node:perf_hooks';
 import { wrap } from './review.mjs';
 
-const { ensureDevCerts } = await import(path.join(path.resolve(import.meta.dirname, '..'), 'dist/certs/dev.js'));
+const { ensureDevCerts } = await import(
+  path.join(path.resolve(import.meta.dirname, '..'), 'dist/certs/dev.js')
+);
 
 const root = path.resolve(import.meta.dirname, '..');
 const main = path.join(root, 'dist/cli/main.js');
@@ -66,14 +68,19 @@ process.on('SIGINT', () => process.exit(130));
 
 const fixture = (p) => JSON.parse(readFileSync(path.join(root, 'test/fixtures', p), 'utf8'));
 const seedDeny = fixture('admission/configmap-create-registration-token.json');
-const deployment = YAML.parse(readFileSync(path.join(root, 'test/fixtures/seed/deployment-run.yaml'), 'utf8'));
-
+const deployment = YAML.parse(
+  readFileSync(path.join(root, 'test/fixtures/seed/deployment-run.yaml'), 'utf8'),
+);
 
 /** 20 runners with (synthetic) authentication tokens, in a Secret: the good path with the most parsing. */
 function bigConfig() {
   const alphabet = 'abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
   let seed = 7;
-  const rnd = (n) => Array.from({ length: n }, () => alphabet[(seed = (seed * 1103515245 + 12345) % 2 ** 31) % alphabet.length]).join('');
+  const rnd = (n) =>
+    Array.from(
+      { length: n },
+      () => alphabet[(seed = (seed * 1103515245 + 12345) % 2 ** 31) % alphabet.length],
+    ).join('');
   let toml = 'concurrent = 20\ncheck_interval = 3\nlog_level = "info"\n\n';
   for (let i = 0; i < 20; i++) {
     toml += `[[runners]]
@@ -114,7 +121,10 @@ const unrelated = wrap(
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: { name: 'nginx-settings', namespace: 'web', labels: { app: 'nginx' } },
-    data: { 'nginx.conf': 'worker_processes auto;\nevents { worker_connections 1024; }\nhttp { server { listen 8080; location / { root /usr/share/nginx/html; } } }\n' },
+    data: {
+      'nginx.conf':
+        'worker_processes auto;\nevents { worker_connections 1024; }\nhttp { server { listen 8080; location / { root /usr/share/nginx/html; } } }\n',
+    },
   },
   'ConfigMap',
 );
@@ -122,8 +132,19 @@ const unrelated = wrap(
 const SCENARIOS = [
   { name: 'deny (seed ConfigMap)', path: '/validate', body: seedDeny, target: 0.6, key: 'deny' },
   { name: '20-runner config (Secret)', path: '/validate', body: bigConfig(), key: 'large' },
-  { name: 'unrelated ConfigMap', path: '/validate', body: unrelated, target: 0.85, key: 'unrelated' },
-  { name: 'mutate (seed Deployment)', path: '/mutate', body: wrap(deployment, 'Deployment', 'apps'), key: 'mutate' },
+  {
+    name: 'unrelated ConfigMap',
+    path: '/validate',
+    body: unrelated,
+    target: 0.85,
+    key: 'unrelated',
+  },
+  {
+    name: 'mutate (seed Deployment)',
+    path: '/mutate',
+    body: wrap(deployment, 'Deployment', 'apps'),
+    key: 'mutate',
+  },
 ];
 
 // ---------- processes ----------
@@ -175,9 +196,22 @@ async function startWebhook() {
   await ensureDevCerts(certDir);
   const profDir = path.join(tmp, 'prof');
   // The same V8 flag as `npm start` and the image (Dockerfile: NODE_OPTIONS), so RSS is the product's.
-  const args = ['--max-semi-space-size=4', ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), main, 'serve'];
+  const args = [
+    '--max-semi-space-size=4',
+    ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+    main,
+    'serve',
+  ];
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, GRA_HOST: '127.0.0.1', GRA_PORT: String(port), GRA_METRICS_PORT: '0', GRA_CERT_DIR: certDir, GRA_LOG_LEVEL: 'warn', GRA_SHUTDOWN_GRACE_MS: '400' },
+    env: {
+      ...process.env,
+      GRA_HOST: '127.0.0.1',
+      GRA_PORT: String(port),
+      GRA_METRICS_PORT: '0',
+      GRA_CERT_DIR: certDir,
+      GRA_LOG_LEVEL: 'warn',
+      GRA_SHUTDOWN_GRACE_MS: '400',
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   children.add(child);
@@ -232,7 +266,9 @@ async function startScriptServer(name, src, certDir, ...extra) {
   const port = await freePort();
   const file = path.join(tmp, `${name}.mjs`);
   writeFileSync(file, src);
-  const child = spawn(process.execPath, [file, String(port), certDir, ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [file, String(port), certDir, ...extra], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   children.add(child);
   await waitReady(port, readFileSync(path.join(certDir, 'ca.crt'), 'utf8'), '/', child);
   return { child, port };
@@ -263,7 +299,12 @@ function cannon(port, sc, opts) {
       },
       (err, res) => (err ? reject(err) : resolve(res)),
     );
-    autocannon.track(inst, { renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false, outputStream: { write() {} } });
+    autocannon.track(inst, {
+      renderProgressBar: false,
+      renderResultsTable: false,
+      renderLatencyTable: false,
+      outputStream: { write() {} },
+    });
   });
 }
 
@@ -280,7 +321,17 @@ async function fixedRate(port, ca, sc, rate, seconds) {
     new Promise((resolve) => {
       const t = performance.now();
       const req = https.request(
-        { host: '127.0.0.1', port, path: `${sc.path}?timeout=10s`, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        {
+          host: '127.0.0.1',
+          port,
+          path: `${sc.path}?timeout=10s`,
+          method: 'POST',
+          agent,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+          },
+        },
         (res) => {
           res.resume();
           res.on('end', () => {
@@ -309,12 +360,27 @@ async function fixedRate(port, ca, sc, rate, seconds) {
   agent.destroy();
   lat.sort((a, b) => a - b);
   const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
-  return { rps: n / elapsed, p50: q(0.5), p99: q(0.99), max: lat[lat.length - 1], total: n, failed, maxLagMs: maxLag };
+  return {
+    rps: n / elapsed,
+    p50: q(0.5),
+    p99: q(0.99),
+    max: lat[lat.length - 1],
+    total: n,
+    failed,
+    maxLagMs: maxLag,
+  };
 }
 
 function summary(r) {
   const failed = r.errors + r.timeouts + r.non2xx;
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, total: r.requests.total, failed };
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    max: r.latency.max,
+    total: r.requests.total,
+    failed,
+  };
 }
 
 // ---------- CPU profile summary ----------
@@ -333,7 +399,9 @@ function topFunctions(dir, n = 15) {
       const d = dt[i] ?? 0;
       total += d;
       const cf = nd.callFrame;
-      const where = cf.url ? `${cf.url.replace(/^file:\/\//, '').replace(root + '/', '')}:${cf.lineNumber + 1}` : '';
+      const where = cf.url
+        ? `${cf.url.replace(/^file:\/\//, '').replace(root + '/', '')}:${cf.lineNumber + 1}`
+        : '';
       const key = `${cf.functionName || '(anonymous)'} ${where}`.trim();
       self.set(key, (self.get(key) ?? 0) + d);
     }
@@ -361,11 +429,23 @@ async function runHostile() {
   const post = (agent, p, body) =>
     new Promise((resolve) => {
       const t = performance.now();
-      const req = https.request({ host: '127.0.0.1', port, path: p, method: p === '/healthz' ? 'GET' : 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-        let d = '';
-        res.on('data', (c) => (d += c));
-        res.on('end', () => resolve({ status: res.statusCode, ms: performance.now() - t, text: d }));
-      });
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: p,
+          method: p === '/healthz' ? 'GET' : 'POST',
+          agent,
+          headers: { 'content-type': 'application/json' },
+        },
+        (res) => {
+          let d = '';
+          res.on('data', (c) => (d += c));
+          res.on('end', () =>
+            resolve({ status: res.statusCode, ms: performance.now() - t, text: d }),
+          );
+        },
+      );
       req.on('error', () => resolve({ status: 0, ms: performance.now() - t, text: '' }));
       req.end(body);
     });
@@ -411,7 +491,8 @@ function inProcessCost() {
   const n = 400;
   const distinctBodies = Array.from({ length: n }, (_, i) => {
     const b = structuredClone(body);
-    const toml = Buffer.from(b.request.object.data['config.toml'], 'base64').toString() + `\n# ${i}\n`;
+    const toml =
+      Buffer.from(b.request.object.data['config.toml'], 'base64').toString() + `\n# ${i}\n`;
     b.request.object.data['config.toml'] = Buffer.from(toml).toString('base64');
     return b;
   });
@@ -446,14 +527,20 @@ async function runAll() {
   globalThis.__bench_core = {
     parseReview,
     validateSync: (r) => {
-      const e = evaluateObject(r.object, { kind: r.kind.kind, namespace: r.namespace, name: r.name });
+      const e = evaluateObject(r.object, {
+        kind: r.kind.kind,
+        namespace: r.namespace,
+        name: r.name,
+      });
       return e.relevant ? decide(r.uid, e.object, e.findings, 'enforce', []) : undefined;
     },
   };
   const base = await startScriptServer('baseline', BASELINE_SRC, wh.certDir);
   const floor = await startScriptServer('floor', FLOOR_SRC, wh.certDir, '0');
   const floorLog = await startScriptServer('floor', FLOOR_SRC, wh.certDir, '1');
-  console.log(`node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${CONNECTIONS} connections, ${DURATION} s per run, warm-up ${WARMUP} s`);
+  console.log(
+    `node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${CONNECTIONS} connections, ${DURATION} s per run, warm-up ${WARMUP} s`,
+  );
   const rows = [];
   for (const sc of SCENARIOS) {
     // warm both (JIT, TLS session setup), then measure: baseline first, webhook second
@@ -479,29 +566,51 @@ async function runAll() {
   await stop(wh.child);
 
   console.log('');
-  console.log(`${pad('scenario', 28)}${lpad('req/s', 9)}${lpad('p50 ms', 8)}${lpad('p99 ms', 8)}${lpad('baseline', 10)}${lpad('b p99', 7)}${lpad('ratio', 7)}${lpad('fastify', 9)}${lpad('f÷base', 8)}${lpad('+log', 8)}${lpad('÷base', 7)}${lpad('failed', 8)}`);
+  console.log(
+    `${pad('scenario', 28)}${lpad('req/s', 9)}${lpad('p50 ms', 8)}${lpad('p99 ms', 8)}${lpad('baseline', 10)}${lpad('b p99', 7)}${lpad('ratio', 7)}${lpad('fastify', 9)}${lpad('f÷base', 8)}${lpad('+log', 8)}${lpad('÷base', 7)}${lpad('failed', 8)}`,
+  );
   for (const { sc, b, w, fl, fll, ratio } of rows) {
     console.log(
       `${pad(sc.name, 28)}${lpad(fmt(w.rps, 0), 9)}${lpad(fmt(w.p50), 8)}${lpad(fmt(w.p99), 8)}${lpad(fmt(b.rps, 0), 10)}${lpad(fmt(b.p99), 7)}${lpad(fmt(ratio, 2) + 'x', 7)}${lpad(fmt(fl.rps, 0), 9)}${lpad(fmt(fl.rps / b.rps, 2) + 'x', 8)}${lpad(fmt(fll.rps, 0), 8)}${lpad(fmt(fll.rps / b.rps, 2) + 'x', 7)}${lpad(w.failed + b.failed, 8)}`,
     );
   }
-  console.log('  ratio = webhook ÷ bare https baseline; fastify = plain fastify 5 parsing the body, canned answer (none of our code); +log = the same with one pino line per request; ÷base = ÷ the bare baseline');
-  console.log(`${pad(`fixed ${RATE} req/s, deny`, 28)}${lpad(fmt(fixed.rps, 0), 9)}${lpad(fmt(fixed.p50), 8)}${lpad(fmt(fixed.p99), 8)}${lpad('', 24)}${lpad(fixed.failed, 8)}`);
-  console.log(`${pad(`fixed ${RATE} req/s, unrelated`, 28)}${lpad(fmt(fixedUnrelated.rps, 0), 9)}${lpad(fmt(fixedUnrelated.p50), 8)}${lpad(fmt(fixedUnrelated.p99), 8)}${lpad('', 24)}${lpad(fixedUnrelated.failed, 8)}`);
-  console.log(`${pad(`fixed ${RATE} req/s, baseline`, 28)}${lpad(fmt(fixedBase.rps, 0), 9)}${lpad(fmt(fixedBase.p50), 8)}${lpad(fmt(fixedBase.p99), 8)}${lpad('', 24)}${lpad(fixedBase.failed, 8)}`);
-  console.log(`  (fixed-rate sender fell behind schedule by at most ${fmt(Math.max(fixed.maxLagMs, fixedUnrelated.maxLagMs, fixedBase.maxLagMs))} ms)`);
+  console.log(
+    '  ratio = webhook ÷ bare https baseline; fastify = plain fastify 5 parsing the body, canned answer (none of our code); +log = the same with one pino line per request; ÷base = ÷ the bare baseline',
+  );
+  console.log(
+    `${pad(`fixed ${RATE} req/s, deny`, 28)}${lpad(fmt(fixed.rps, 0), 9)}${lpad(fmt(fixed.p50), 8)}${lpad(fmt(fixed.p99), 8)}${lpad('', 24)}${lpad(fixed.failed, 8)}`,
+  );
+  console.log(
+    `${pad(`fixed ${RATE} req/s, unrelated`, 28)}${lpad(fmt(fixedUnrelated.rps, 0), 9)}${lpad(fmt(fixedUnrelated.p50), 8)}${lpad(fmt(fixedUnrelated.p99), 8)}${lpad('', 24)}${lpad(fixedUnrelated.failed, 8)}`,
+  );
+  console.log(
+    `${pad(`fixed ${RATE} req/s, baseline`, 28)}${lpad(fmt(fixedBase.rps, 0), 9)}${lpad(fmt(fixedBase.p50), 8)}${lpad(fmt(fixedBase.p99), 8)}${lpad('', 24)}${lpad(fixedBase.failed, 8)}`,
+  );
+  console.log(
+    `  (fixed-rate sender fell behind schedule by at most ${fmt(Math.max(fixed.maxLagMs, fixedUnrelated.maxLagMs, fixedBase.maxLagMs))} ms)`,
+  );
   console.log(`webhook RSS after the run: ${fmt(rss)} MB`);
 
   console.log('');
-  console.log('hostile objects (one review each, sent after the load above; answer time at the client, peak RSS of the webhook):');
-  for (const h of hostile.rows) console.log(`  ${pad(h.name, 48)}${lpad(fmt(h.kb, 0) + ' KiB', 10)}${lpad(fmt(h.ms, 0) + ' ms', 9)}  ${h.verdict}`);
-  console.log(`  /healthz while they ran: slowest ${fmt(hostile.healthMax)} ms over ${hostile.probes} probes; webhook peak RSS ${fmt(hostile.peakRss)} MB`);
+  console.log(
+    'hostile objects (one review each, sent after the load above; answer time at the client, peak RSS of the webhook):',
+  );
+  for (const h of hostile.rows)
+    console.log(
+      `  ${pad(h.name, 48)}${lpad(fmt(h.kb, 0) + ' KiB', 10)}${lpad(fmt(h.ms, 0) + ' ms', 9)}  ${h.verdict}`,
+    );
+  console.log(
+    `  /healthz while they ran: slowest ${fmt(hostile.healthMax)} ms over ${hostile.probes} probes; webhook peak RSS ${fmt(hostile.peakRss)} MB`,
+  );
   const perReview = inProcessCost();
-  console.log(`20-runner config in-process: ${fmt(perReview.distinct, 0)} µs per review (distinct content), ${fmt(perReview.repeated, 0)} µs (the same body again)`);
+  console.log(
+    `20-runner config in-process: ${fmt(perReview.distinct, 0)} µs per review (distinct content), ${fmt(perReview.repeated, 0)} µs (the same body again)`,
+  );
 
   const deny = rows.find((r) => r.sc.key === 'deny');
   const unrel = rows.find((r) => r.sc.key === 'unrelated');
-  const failedTotal = rows.reduce((s, r) => s + r.w.failed + r.b.failed, 0) + fixed.failed + fixedUnrelated.failed;
+  const failedTotal =
+    rows.reduce((s, r) => s + r.w.failed + r.b.failed, 0) + fixed.failed + fixedUnrelated.failed;
   const targets = [
     { what: 'deny path ≥ 0.6× baseline', ok: deny.ratio >= 0.6, got: `${fmt(deny.ratio, 2)}x` },
     { what: 'unrelated ≥ 0.85× baseline', ok: unrel.ratio >= 0.85, got: `${fmt(unrel.ratio, 2)}x` },
@@ -511,18 +620,40 @@ async function runAll() {
       got: `${fmt(fixed.p99)} / ${fmt(fixedUnrelated.p99)} ms (deny / unrelated)`,
       // The bare server's p99 in the same minute is the floor this machine can show; above the target
       // the stalls are the machine's (VM scheduling, other load), not the webhook's.
-      noisy: fixedBase.p99 > 5 ? `the bare baseline itself had p99 ${fmt(fixedBase.p99)} ms: machine stalls; rerun on a quiet machine` : undefined,
+      noisy:
+        fixedBase.p99 > 5
+          ? `the bare baseline itself had p99 ${fmt(fixedBase.p99)} ms: machine stalls; rerun on a quiet machine`
+          : undefined,
     },
     { what: 'RSS ≤ 100 MB', ok: rss !== undefined && rss <= 100, got: `${fmt(rss)} MB` },
-    { what: '20-runner config ≤ 250 µs', ok: perReview.distinct <= 250, got: `${fmt(perReview.distinct, 0)} µs` },
-    { what: 'hostile objects ≤ 250 ms each', ok: hostile.rows.every((h) => h.ms <= 250), got: `${fmt(Math.max(...hostile.rows.map((h) => h.ms)), 0)} ms worst` },
-    { what: 'health ≤ 50 ms meanwhile', ok: hostile.healthMax <= 50, got: `${fmt(hostile.healthMax)} ms` },
+    {
+      what: '20-runner config ≤ 250 µs',
+      ok: perReview.distinct <= 250,
+      got: `${fmt(perReview.distinct, 0)} µs`,
+    },
+    {
+      what: 'hostile objects ≤ 250 ms each',
+      ok: hostile.rows.every((h) => h.ms <= 250),
+      got: `${fmt(Math.max(...hostile.rows.map((h) => h.ms)), 0)} ms worst`,
+    },
+    {
+      what: 'health ≤ 50 ms meanwhile',
+      ok: hostile.healthMax <= 50,
+      got: `${fmt(hostile.healthMax)} ms`,
+    },
     { what: 'peak RSS ≤ 200 MiB', ok: hostile.peakRss <= 200, got: `${fmt(hostile.peakRss)} MB` },
-    { what: 'hostile objects never allowed', ok: hostile.rows.every((h) => h.allowed === false), got: hostile.rows.map((h) => (h.allowed === false ? 'deny' : 'ALLOW')).join('/') },
+    {
+      what: 'hostile objects never allowed',
+      ok: hostile.rows.every((h) => h.allowed === false),
+      got: hostile.rows.map((h) => (h.allowed === false ? 'deny' : 'ALLOW')).join('/'),
+    },
     { what: '0 failed requests', ok: failedTotal === 0, got: String(failedTotal) },
   ];
   console.log('');
-  for (const tg of targets) console.log(`${tg.ok ? 'PASS' : tg.noisy ? 'NOISY' : 'MISS'}  ${pad(tg.what, 30)} ${tg.got}${!tg.ok && tg.noisy ? ` — ${tg.noisy}` : ''}`);
+  for (const tg of targets)
+    console.log(
+      `${tg.ok ? 'PASS' : tg.noisy ? 'NOISY' : 'MISS'}  ${pad(tg.what, 30)} ${tg.got}${!tg.ok && tg.noisy ? ` — ${tg.noisy}` : ''}`,
+    );
   console.log(`(whole bench: ${Math.round((Date.now() - t0) / 1000)} s)`);
 
   if (PROFILE) {
@@ -533,7 +664,32 @@ async function runAll() {
     console.log(`profiles: ${wh.profDir} (kept; open in Chrome DevTools)`);
   }
   if (process.env.BENCH_JSON) {
-    writeFileSync(process.env.BENCH_JSON, JSON.stringify({ node: process.version, cpus: os.cpus().length, connections: CONNECTIONS, duration: DURATION, rows: rows.map((r) => ({ scenario: r.sc.name, webhook: r.w, baseline: r.b, fastifyFloor: r.fl, ratio: r.ratio, ratioToFloor: r.w.rps / r.fl.rps })), fixed, fixedUnrelated, fixedBase, rssMb: rss, targets }, null, 2));
+    writeFileSync(
+      process.env.BENCH_JSON,
+      JSON.stringify(
+        {
+          node: process.version,
+          cpus: os.cpus().length,
+          connections: CONNECTIONS,
+          duration: DURATION,
+          rows: rows.map((r) => ({
+            scenario: r.sc.name,
+            webhook: r.w,
+            baseline: r.b,
+            fastifyFloor: r.fl,
+            ratio: r.ratio,
+            ratioToFloor: r.w.rps / r.fl.rps,
+          })),
+          fixed,
+          fixedUnrelated,
+          fixedBase,
+          rssMb: rss,
+          targets,
+        },
+        null,
+        2,
+      ),
+    );
   }
   return targets.every((t) => t.ok);
 }
@@ -542,7 +698,9 @@ runAll().then(
   (ok) => {
     if (PROFILE) {
       process.removeListener('exit', cleanup);
-      process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+      process.on('exit', () => {
+        for (const c of children) c.kill('SIGKILL');
+      });
     }
     process.exit(!ok && process.env.BENCH_STRICT === '1' ? 1 : 0);
   },

@@ -1,5 +1,10 @@
 /** An AdmissionReview v1 request around an object, as the apiserver sends it (for the load scripts). */
-export function wrap(object, kind, group = '', { uid = '6b1f3c4e-bench-4d7a-9e2b-000000000001', username = 'bench' } = {}) {
+export function wrap(
+  object,
+  kind,
+  group = '',
+  { uid = '6b1f3c4e-bench-4d7a-9e2b-000000000001', username = 'bench' } = {},
+) {
   return {
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',

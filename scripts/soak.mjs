@@ -35,15 +35,57 @@ process.on('exit', () => {
 process.on('SIGINT', () => process.exit(130));
 
 const fixture = (p) => JSON.parse(readFileSync(path.join(root, 'test/fixtures', p), 'utf8'));
-const wrap = (object, kind, group = '') => wrapReview(object, kind, group, { uid: 'soak-0000', username: 'soak' });
+const wrap = (object, kind, group = '') =>
+  wrapReview(object, kind, group, { uid: 'soak-0000', username: 'soak' });
 
 let toml = 'concurrent = 20\n';
-for (let i = 0; i < 20; i++) toml += `\n[[runners]]\n  name = "r${i}"\n  url = "https://gitlab.example.com"\n  token = "glrt-Soak${String(i).padStart(2, '0')}xQ7vLm2pN9bRt4w"\n  executor = "kubernetes"\n  [runners.kubernetes]\n    namespace = "ci"\n`;
+for (let i = 0; i < 20; i++)
+  toml += `\n[[runners]]\n  name = "r${i}"\n  url = "https://gitlab.example.com"\n  token = "glrt-Soak${String(i).padStart(2, '0')}xQ7vLm2pN9bRt4w"\n  executor = "kubernetes"\n  [runners.kubernetes]\n    namespace = "ci"\n`;
 const MIX = [
-  { name: 'deny', path: '/validate', body: fixture('admission/configmap-create-registration-token.json'), allowed: false },
-  { name: 'unrelated', path: '/validate', body: wrap({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: 'b' }, data: { k: 'v' } }, 'ConfigMap'), allowed: true },
-  { name: 'large', path: '/validate', body: wrap({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'c', namespace: 'ci' }, data: { 'config.toml': Buffer.from(toml).toString('base64') } }, 'Secret'), allowed: true },
-  { name: 'mutate', path: '/mutate', body: wrap(YAML.parse(readFileSync(path.join(root, 'test/fixtures/seed/deployment-run.yaml'), 'utf8')), 'Deployment', 'apps'), allowed: true },
+  {
+    name: 'deny',
+    path: '/validate',
+    body: fixture('admission/configmap-create-registration-token.json'),
+    allowed: false,
+  },
+  {
+    name: 'unrelated',
+    path: '/validate',
+    body: wrap(
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'a', namespace: 'b' },
+        data: { k: 'v' },
+      },
+      'ConfigMap',
+    ),
+    allowed: true,
+  },
+  {
+    name: 'large',
+    path: '/validate',
+    body: wrap(
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'c', namespace: 'ci' },
+        data: { 'config.toml': Buffer.from(toml).toString('base64') },
+      },
+      'Secret',
+    ),
+    allowed: true,
+  },
+  {
+    name: 'mutate',
+    path: '/mutate',
+    body: wrap(
+      YAML.parse(readFileSync(path.join(root, 'test/fixtures/seed/deployment-run.yaml'), 'utf8')),
+      'Deployment',
+      'apps',
+    ),
+    allowed: true,
+  },
 ].map((m) => ({ ...m, text: JSON.stringify(m.body) }));
 
 const port = await new Promise((resolve) => {
@@ -55,17 +97,39 @@ const port = await new Promise((resolve) => {
 const certDir = path.join(tmp, 'certs');
 const dev = await ensureDevCerts(certDir);
 // The same V8 flag as `npm start` and the image (Dockerfile: NODE_OPTIONS).
-child = spawn(process.execPath, ['--max-semi-space-size=4', path.join(root, 'dist/cli/main.js'), 'serve'], {
-  env: { ...process.env, GRA_HOST: '127.0.0.1', GRA_PORT: String(port), GRA_METRICS_PORT: '0', GRA_CERT_DIR: certDir, GRA_LOG_LEVEL: 'warn', GRA_SHUTDOWN_GRACE_MS: '1000' },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
+child = spawn(
+  process.execPath,
+  ['--max-semi-space-size=4', path.join(root, 'dist/cli/main.js'), 'serve'],
+  {
+    env: {
+      ...process.env,
+      GRA_HOST: '127.0.0.1',
+      GRA_PORT: String(port),
+      GRA_METRICS_PORT: '0',
+      GRA_CERT_DIR: certDir,
+      GRA_LOG_LEVEL: 'warn',
+      GRA_SHUTDOWN_GRACE_MS: '1000',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  },
+);
 const agent = new https.Agent({ keepAlive: true, maxSockets: 64, ca: dev.ca });
 
 function post(m) {
   return new Promise((resolve) => {
     const t = performance.now();
     const req = https.request(
-      { host: '127.0.0.1', port, path: `${m.path}?timeout=10s`, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(m.text) } },
+      {
+        host: '127.0.0.1',
+        port,
+        path: `${m.path}?timeout=10s`,
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(m.text),
+        },
+      },
       (res) => {
         let s = '';
         res.setEncoding('utf8');
@@ -77,18 +141,30 @@ function post(m) {
           } catch {
             ok = false;
           }
-          resolve({ ok, ms: performance.now() - t, why: ok ? '' : `${m.name}: HTTP ${res.statusCode} ${s.slice(0, 120)}` });
+          resolve({
+            ok,
+            ms: performance.now() - t,
+            why: ok ? '' : `${m.name}: HTTP ${res.statusCode} ${s.slice(0, 120)}`,
+          });
         });
       },
     );
-    req.on('error', (e) => resolve({ ok: false, ms: performance.now() - t, why: `${m.name}: ${/** @type {NodeJS.ErrnoException} */ (e).code ?? e.message}` }));
+    req.on('error', (e) =>
+      resolve({
+        ok: false,
+        ms: performance.now() - t,
+        why: `${m.name}: ${/** @type {NodeJS.ErrnoException} */ (e).code ?? e.message}`,
+      }),
+    );
     req.end(m.text);
   });
 }
 
 const rss = () => {
   try {
-    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]) / 1024;
+    return (
+      Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]) / 1024
+    );
   } catch {
     return NaN;
   }
@@ -101,7 +177,9 @@ for (let i = 0; ; i++) {
   await new Promise((r2) => setTimeout(r2, 100));
 }
 
-console.log(`soak: ${RATE} req/s for ${SECONDS} s (+${WARMUP} s warm-up), mix ${MIX.map((m) => m.name).join('/')}, node ${process.version}, ${os.cpus().length} CPUs`);
+console.log(
+  `soak: ${RATE} req/s for ${SECONDS} s (+${WARMUP} s warm-up), mix ${MIX.map((m) => m.name).join('/')}, node ${process.version}, ${os.cpus().length} CPUs`,
+);
 let failed = 0;
 const reasons = new Map();
 let window = [];
@@ -138,8 +216,11 @@ for (let i = 0; ; i++) {
     const r = rss();
     samples.push({ t: Math.round(el - WARMUP), rss: r });
     window.sort((a, b) => a - b);
-    const q = (x) => (window.length ? window[Math.min(window.length - 1, Math.floor(x * window.length))] : NaN);
-    console.log(`  t=${lpad(Math.round(el - WARMUP), 4)} s  rss ${r.toFixed(1)} MB  p50 ${q(0.5).toFixed(2)} ms  p99 ${q(0.99).toFixed(2)} ms  failed ${failed}`);
+    const q = (x) =>
+      window.length ? window[Math.min(window.length - 1, Math.floor(x * window.length))] : NaN;
+    console.log(
+      `  t=${lpad(Math.round(el - WARMUP), 4)} s  rss ${r.toFixed(1)} MB  p50 ${q(0.5).toFixed(2)} ms  p99 ${q(0.99).toFixed(2)} ms  failed ${failed}`,
+    );
     window = [];
   }
 }
@@ -168,8 +249,12 @@ const drift = (floor2 - floor1) / floor1;
 console.log('');
 console.log(`requests: ${total}, failed: ${failed}`);
 for (const [why, n] of reasons) console.log(`  ${n} × ${why}`);
-console.log(`RSS after warm-up ${baseRss.toFixed(1)} MB, at the end ${lastRss.toFixed(1)} MB (${(((lastRss - baseRss) / baseRss) * 100).toFixed(1)} %), min ${Math.min(...rssValues).toFixed(1)}, max ${Math.max(...rssValues).toFixed(1)}`);
-console.log(`RSS median: first half ${floor1.toFixed(1)} MB, second half ${floor2.toFixed(1)} MB; drift ${(drift * 100).toFixed(1)} %`);
+console.log(
+  `RSS after warm-up ${baseRss.toFixed(1)} MB, at the end ${lastRss.toFixed(1)} MB (${(((lastRss - baseRss) / baseRss) * 100).toFixed(1)} %), min ${Math.min(...rssValues).toFixed(1)}, max ${Math.max(...rssValues).toFixed(1)}`,
+);
+console.log(
+  `RSS median: first half ${floor1.toFixed(1)} MB, second half ${floor2.toFixed(1)} MB; drift ${(drift * 100).toFixed(1)} %`,
+);
 const ok = failed === 0 && drift < 0.1;
 console.log(`${failed === 0 ? 'PASS' : 'MISS'}  0 errors`);
 console.log(`${drift < 0.1 ? 'PASS' : 'MISS'}  RSS drift < 10 %`);

@@ -18,10 +18,26 @@ import type { ReviewOutcome, ValidateDeps } from './validate.js';
  */
 const NOT_RELEVANT = new Set(['not-a-workload', 'not-a-runner']);
 
-export async function mutateRequest(req: AdmissionRequest, pathMode: Mode, deps: ValidateDeps, deadline: number): Promise<ReviewOutcome> {
-  const skip = (): ReviewOutcome => ({ response: allow(req.uid), decision: 'skip', mode: pathMode, ruleIds: [], findings: [] });
+export async function mutateRequest(
+  req: AdmissionRequest,
+  pathMode: Mode,
+  deps: ValidateDeps,
+  deadline: number,
+): Promise<ReviewOutcome> {
+  const skip = (): ReviewOutcome => ({
+    response: allow(req.uid),
+    decision: 'skip',
+    mode: pathMode,
+    ruleIds: [],
+    findings: [],
+  });
   // DELETE/CONNECT carry nothing to inject into; subresources (status, scale) have no pod spec.
-  if ((req.operation !== 'CREATE' && req.operation !== 'UPDATE') || req.subResource || req.object === undefined) return skip();
+  if (
+    (req.operation !== 'CREATE' && req.operation !== 'UPDATE') ||
+    req.subResource ||
+    req.object === undefined
+  )
+    return skip();
   const kind = req.kind.kind;
   if (!WORKLOAD_KINDS.has(kind)) return skip();
   const obj = req.object;
@@ -34,10 +50,17 @@ export async function mutateRequest(req: AdmissionRequest, pathMode: Mode, deps:
     const { resolved } = await deps.lookups.resolve(obj, ns, deadline);
     // The adapter's own warnings are not repeated here: the validating webhook reports the
     // same lookups; GRA402 says what a failure meant for the injection.
-    plan = planInjection(obj, { kind, ...(ns ? { namespace: ns } : {}), resolved: resolved ?? { configMaps: new Map(), secrets: new Map() } });
+    plan = planInjection(obj, {
+      kind,
+      ...(ns ? { namespace: ns } : {}),
+      resolved: resolved ?? { configMaps: new Map(), secrets: new Map() },
+    });
   }
 
-  const ref = refOf(obj, kind, { ...(ns ? { namespace: ns } : {}), ...(req.name ? { name: req.name } : {}) });
+  const ref = refOf(obj, kind, {
+    ...(ns ? { namespace: ns } : {}),
+    ...(req.name ? { name: req.name } : {}),
+  });
   const findings: Finding[] = plan.findings;
   const ruleIds = [...new Set(findings.map((f) => f.ruleId))];
   // The same verdict as the validating webhook's (warnings, audit annotations), except that
@@ -49,10 +72,16 @@ export async function mutateRequest(req: AdmissionRequest, pathMode: Mode, deps:
     // audit observes only: report what would have been done, change nothing
     const wouldInject = plan.action === 'patch';
     response = allow(req.uid, {
-      auditAnnotations: wouldInject || v.auditAnnotations ? { ...v.auditAnnotations, 'would-inject': String(wouldInject) } : undefined,
+      auditAnnotations:
+        wouldInject || v.auditAnnotations
+          ? { ...v.auditAnnotations, 'would-inject': String(wouldInject) }
+          : undefined,
     });
   } else {
-    response = plan.action === 'patch' ? patched(req.uid, plan.patch, { warnings: v.warnings }) : allow(req.uid, { warnings: v.warnings });
+    response =
+      plan.action === 'patch'
+        ? patched(req.uid, plan.patch, { warnings: v.warnings })
+        : allow(req.uid, { warnings: v.warnings });
   }
   return {
     response,

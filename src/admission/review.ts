@@ -58,20 +58,27 @@ export interface AdmissionReviewResponse {
 
 export type ParseResult = { ok: true; request: AdmissionRequest } | { ok: false; reason: string };
 
-
 /** One-line reasons: they go back as the 400 body and into logs. */
 export function parseReview(body: unknown): ParseResult {
   if (!isRecord(body)) return { ok: false, reason: 'body is not a JSON object' };
-  if (body.kind !== KIND) return { ok: false, reason: `kind must be "${KIND}", got ${short(body.kind, KIND_SHAPE)}` };
+  if (body.kind !== KIND)
+    return { ok: false, reason: `kind must be "${KIND}", got ${short(body.kind, KIND_SHAPE)}` };
   if (body.apiVersion !== API_VERSION) {
-    return { ok: false, reason: `apiVersion must be "${API_VERSION}" (set admissionReviewVersions: [v1]), got ${short(body.apiVersion, API_VERSION_SHAPE)}` };
+    return {
+      ok: false,
+      reason: `apiVersion must be "${API_VERSION}" (set admissionReviewVersions: [v1]), got ${short(body.apiVersion, API_VERSION_SHAPE)}`,
+    };
   }
   const r = body.request;
   if (!isRecord(r)) return { ok: false, reason: 'request is missing' };
-  if (typeof r.uid !== 'string' || r.uid === '') return { ok: false, reason: 'request.uid is missing' };
+  if (typeof r.uid !== 'string' || r.uid === '')
+    return { ok: false, reason: 'request.uid is missing' };
   if (r.uid.length > 256) return { ok: false, reason: 'request.uid is too long' };
   if (typeof r.operation !== 'string' || !OPERATIONS.includes(r.operation)) {
-    return { ok: false, reason: `request.operation must be one of ${OPERATIONS.join(', ')}, got ${short(r.operation, OPERATION_SHAPE)}` };
+    return {
+      ok: false,
+      reason: `request.operation must be one of ${OPERATIONS.join(', ')}, got ${short(r.operation, OPERATION_SHAPE)}`,
+    };
   }
   const k = r.kind;
   if (!isRecord(k) || typeof k.kind !== 'string' || typeof k.version !== 'string') {
@@ -89,7 +96,8 @@ export function parseReview(body: unknown): ParseResult {
   if (typeof r.namespace === 'string') req.namespace = r.namespace;
   if (r.object !== undefined && r.object !== null) req.object = r.object;
   if (r.oldObject !== undefined && r.oldObject !== null) req.oldObject = r.oldObject;
-  if (isRecord(r.userInfo) && typeof r.userInfo.username === 'string') req.userInfo = { username: r.userInfo.username };
+  if (isRecord(r.userInfo) && typeof r.userInfo.username === 'string')
+    req.userInfo = { username: r.userInfo.username };
   return { ok: true, request: req };
 }
 
@@ -132,11 +140,18 @@ export function allow(uid: string, extra: ResponseExtras = {}): AdmissionRespons
 }
 
 export function deny(uid: string, message: string, extra: ResponseExtras = {}): AdmissionResponse {
-  return withExtras({ uid, allowed: false, status: { code: 403, reason: 'Forbidden', message } }, extra);
+  return withExtras(
+    { uid, allowed: false, status: { code: 403, reason: 'Forbidden', message } },
+    extra,
+  );
 }
 
 /** Allowed with a JSON Patch; no operations is a plain allow, without patchType. */
-export function patched(uid: string, patch: readonly JsonPatchOp[], extra: ResponseExtras = {}): AdmissionResponse {
+export function patched(
+  uid: string,
+  patch: readonly JsonPatchOp[],
+  extra: ResponseExtras = {},
+): AdmissionResponse {
   const res = allow(uid, extra);
   if (patch.length > 0) {
     res.patchType = 'JSONPatch';

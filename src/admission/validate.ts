@@ -20,23 +20,36 @@ import { isRecord } from '../util/is-record.js';
 
 export interface Lookups {
   /** fetch the ConfigMaps/Secrets a workload's config comes from; never throws */
-  resolve(obj: unknown, namespace: string | undefined, deadline: number): Promise<{ resolved?: ResolvedRefs; warnings: string[] }>;
+  resolve(
+    obj: unknown,
+    namespace: string | undefined,
+    deadline: number,
+  ): Promise<{ resolved?: ResolvedRefs; warnings: string[] }>;
   /**
    * The same for refs already worked out (`wantedRefs`) in `namespace` (the request's, else the
    * object's): how a review checked on a worker thread asks the main thread, which owns the
    * API client, without sending the object back.
    */
-  resolveRefs?(want: WantedRefs, namespace: string, deadline: number): Promise<{ resolved?: ResolvedRefs; warnings: string[] }>;
+  resolveRefs?(
+    want: WantedRefs,
+    namespace: string,
+    deadline: number,
+  ): Promise<{ resolved?: ResolvedRefs; warnings: string[] }>;
 }
 
 /** The namespace lookups read from: the request's, else the object's own. */
 export function namespaceOf(obj: unknown, namespace: string | undefined): string {
   if (namespace) return namespace;
-  return isRecord(obj) && isRecord(obj.metadata) && typeof obj.metadata.namespace === 'string' ? obj.metadata.namespace : '';
+  return isRecord(obj) && isRecord(obj.metadata) && typeof obj.metadata.namespace === 'string'
+    ? obj.metadata.namespace
+    : '';
 }
 
 export interface TokenVerifier {
-  verify(items: Credential[], opts: { dryRun: boolean; deadline: number }): Promise<{ findings: Finding[]; warnings: string[] }>;
+  verify(
+    items: Credential[],
+    opts: { dryRun: boolean; deadline: number },
+  ): Promise<{ findings: Finding[]; warnings: string[] }>;
 }
 
 export interface ValidateDeps {
@@ -53,18 +66,38 @@ export interface ReviewOutcome {
   findings: Finding[];
 }
 
-export async function validateRequest(req: AdmissionRequest, pathMode: Mode, deps: ValidateDeps, deadline: number): Promise<ReviewOutcome> {
+export async function validateRequest(
+  req: AdmissionRequest,
+  pathMode: Mode,
+  deps: ValidateDeps,
+  deadline: number,
+): Promise<ReviewOutcome> {
   // DELETE and CONNECT cannot put a bad token in place; subresources (status, scale) carry no config.
-  if ((req.operation !== 'CREATE' && req.operation !== 'UPDATE') || req.subResource || req.object === undefined) {
-    return { response: allow(req.uid), decision: 'skip', mode: pathMode, ruleIds: [], findings: [] };
+  if (
+    (req.operation !== 'CREATE' && req.operation !== 'UPDATE') ||
+    req.subResource ||
+    req.object === undefined
+  ) {
+    return {
+      response: allow(req.uid),
+      decision: 'skip',
+      mode: pathMode,
+      ruleIds: [],
+      findings: [],
+    };
   }
   const obj = req.object;
   const kind = req.kind.kind;
   const mode = effectiveMode(pathMode, obj);
 
-  const where = { kind, ...(req.namespace ? { namespace: req.namespace } : {}), ...(req.name ? { name: req.name } : {}) };
+  const where = {
+    kind,
+    ...(req.namespace ? { namespace: req.namespace } : {}),
+    ...(req.name ? { name: req.name } : {}),
+  };
   let evaluation = evaluateObject(obj, where);
-  if (!evaluation.relevant) return { response: allow(req.uid), decision: 'skip', mode, ruleIds: [], findings: [] };
+  if (!evaluation.relevant)
+    return { response: allow(req.uid), decision: 'skip', mode, ruleIds: [], findings: [] };
   const ref = evaluation.object ?? refOf(obj, kind, where);
   const extraWarnings: string[] = [];
 
@@ -81,7 +114,14 @@ export async function validateRequest(req: AdmissionRequest, pathMode: Mode, dep
     dropSettledLegacyFindings(findings, v.findings);
   }
   const v = decide(ref, findings, mode, extraWarnings);
-  return { response: respond(req.uid, v), decision: v.decision, mode, object: ref, ruleIds: [...new Set(findings.map((f) => f.ruleId))], findings };
+  return {
+    response: respond(req.uid, v),
+    decision: v.decision,
+    mode,
+    object: ref,
+    ruleIds: [...new Set(findings.map((f) => f.ruleId))],
+    findings,
+  };
 }
 
 /**
@@ -89,13 +129,19 @@ export async function validateRequest(req: AdmissionRequest, pathMode: Mode, dep
  * "cannot tell which kind" finding (GRA009) at the same spot says less and is dropped.
  */
 function dropSettledLegacyFindings(findings: Finding[], online: readonly Finding[]): void {
-  const settled = online.filter((f) => f.ruleId === LEGACY_TOKEN_CONFIRMED.id || f.ruleId === LEGACY_TOKEN_REJECTED.id);
+  const settled = online.filter(
+    (f) => f.ruleId === LEGACY_TOKEN_CONFIRMED.id || f.ruleId === LEGACY_TOKEN_REJECTED.id,
+  );
   if (settled.length === 0) return;
   const same = (a: Finding, b: Finding) =>
-    a.object.kind === b.object.kind && a.object.namespace === b.object.namespace && a.object.name === b.object.name &&
-    a.dataKey === b.dataKey && a.runner?.index === b.runner?.index;
+    a.object.kind === b.object.kind &&
+    a.object.namespace === b.object.namespace &&
+    a.object.name === b.object.name &&
+    a.dataKey === b.dataKey &&
+    a.runner?.index === b.runner?.index;
   for (let i = findings.length - 1; i >= 0; i--) {
     const f = findings[i]!;
-    if (f.ruleId === LEGACY_AMBIGUOUS_TOKEN.id && settled.some((s) => same(s, f))) findings.splice(i, 1);
+    if (f.ruleId === LEGACY_AMBIGUOUS_TOKEN.id && settled.some((s) => same(s, f)))
+      findings.splice(i, 1);
   }
 }

@@ -83,13 +83,19 @@ export async function runCerts(argv: string[], io: Io): Promise<number> {
   const service = values.service ?? '';
   const namespace = values.namespace ?? '';
   if (!service) problems.push('--service is required');
-  else if (!DNS1035.test(service)) problems.push(`--service "${service}" is not a valid Service name (RFC 1035 label)`);
+  else if (!DNS1035.test(service))
+    problems.push(`--service "${service}" is not a valid Service name (RFC 1035 label)`);
   if (!namespace) problems.push('--namespace is required');
-  else if (!DNS1123.test(namespace)) problems.push(`--namespace "${namespace}" is not a valid namespace (RFC 1123 label)`);
-  for (const d of values.dns) if (!DNS_NAME.test(d)) problems.push(`--dns "${d}" is not a valid DNS name`);
+  else if (!DNS1123.test(namespace))
+    problems.push(`--namespace "${namespace}" is not a valid namespace (RFC 1123 label)`);
+  for (const d of values.dns)
+    if (!DNS_NAME.test(d)) problems.push(`--dns "${d}" is not a valid DNS name`);
   for (const ip of values.ip) if (!isIP(ip)) problems.push(`--ip "${ip}" is not an IP address`);
   if (problems.length) {
-    io.stderr(problems.map((p) => `certs: ${p}\n`).join('') + '\nRun `gitlab-runner-admission certs --help` for usage.\n');
+    io.stderr(
+      problems.map((p) => `certs: ${p}\n`).join('') +
+        '\nRun `gitlab-runner-admission certs --help` for usage.\n',
+    );
     return 2;
   }
 
@@ -97,7 +103,9 @@ export async function runCerts(argv: string[], io: Io): Promise<number> {
   const present: string[] = [];
   for (const f of FILES) if (await exists(path.join(out, f))) present.push(f);
   if (present.length && !values.force) {
-    io.stderr(`certs: refusing to overwrite ${present.join(', ')} in ${out} (pass --force to replace them)\n`);
+    io.stderr(
+      `certs: refusing to overwrite ${present.join(', ')} in ${out} (pass --force to replace them)\n`,
+    );
     return 1;
   }
 
@@ -129,5 +137,8 @@ export async function runCerts(argv: string[], io: Io): Promise<number> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  return runCerts(argv, { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) });
+  return runCerts(argv, {
+    stdout: (s) => process.stdout.write(s),
+    stderr: (s) => process.stderr.write(s),
+  });
 }

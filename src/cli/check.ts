@@ -9,7 +9,14 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { isMode, type Mode } from '../settings/settings.js';
 import { discover, readInput } from './check/discover.js';
-import { checkPrepared, indexPrepared, prepareBytes, type CheckOptions, type FileReport, type Prepared } from './check/engine.js';
+import {
+  checkPrepared,
+  indexPrepared,
+  prepareBytes,
+  type CheckOptions,
+  type FileReport,
+  type Prepared,
+} from './check/engine.js';
 import { formatJson, formatSarif } from './check/machine.js';
 import { buildReport, EXIT_ERROR, formatText, type CheckReport } from './check/report.js';
 
@@ -73,7 +80,9 @@ const FORMATS: readonly Format[] = ['text', 'json', 'sarif'];
 
 export function toolVersion(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    const pkg = JSON.parse(
+      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as { version?: unknown };
     return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
   } catch {
     return '0.0.0';
@@ -91,7 +100,11 @@ export function useColor(io: Pick<CheckIo, 'isTTY' | 'env'>): boolean {
  * given in one run link up (a Deployment and the ConfigMap it mounts, in one file or across
  * files), as the webhook's lookups would link them in a cluster.
  */
-export async function checkPaths(paths: readonly string[], opts: CheckOptions, readStdin: () => Promise<Buffer>): Promise<CheckReport> {
+export async function checkPaths(
+  paths: readonly string[],
+  opts: CheckOptions,
+  readStdin: () => Promise<Buffer>,
+): Promise<CheckReport> {
   const reports: (FileReport | Prepared)[] = [];
   let stdinUsed = false;
   for (const input of await discover(paths)) {
@@ -107,7 +120,12 @@ export async function checkPaths(paths: readonly string[], opts: CheckOptions, r
       try {
         bytes = await readStdin();
       } catch (err) {
-        reports.push({ ...base, status: 'error', reason: `cannot read: ${err instanceof Error ? err.message : String(err)}`, verdict: 'error' });
+        reports.push({
+          ...base,
+          status: 'error',
+          reason: `cannot read: ${err instanceof Error ? err.message : String(err)}`,
+          verdict: 'error',
+        });
         continue;
       }
     } else {
@@ -132,7 +150,16 @@ export async function checkPaths(paths: readonly string[], opts: CheckOptions, r
       return checkPrepared(r, opts, links);
     } catch (err) {
       // A bug in one rule must not hide the findings of every other file; the message is ours, not file content.
-      return { file: r.file, objects: 0, skippedObjects: 0, notes: [], findings: [], status: 'error', reason: internalError(err), verdict: 'error' };
+      return {
+        file: r.file,
+        objects: 0,
+        skippedObjects: 0,
+        notes: [],
+        findings: [],
+        status: 'error',
+        reason: internalError(err),
+        verdict: 'error',
+      };
     }
   });
   return buildReport(out, opts.mode, opts.strict);
@@ -161,7 +188,9 @@ export async function runCheck(argv: string[], io: CheckIo): Promise<number> {
       },
     }));
   } catch (err) {
-    io.stderr(`check: ${err instanceof Error ? err.message : String(err)}\nRun \`gitlab-runner-admission check --help\` for usage.\n`);
+    io.stderr(
+      `check: ${err instanceof Error ? err.message : String(err)}\nRun \`gitlab-runner-admission check --help\` for usage.\n`,
+    );
     return EXIT_ERROR;
   }
   if (values.help) {
@@ -169,24 +198,43 @@ export async function runCheck(argv: string[], io: CheckIo): Promise<number> {
     return 0;
   }
   const problems: string[] = [];
-  if (!(FORMATS as readonly string[]).includes(values.format)) problems.push(`--format must be one of ${FORMATS.join(', ')}, got "${values.format}"`);
-  if (!isMode(values.mode)) problems.push(`--mode must be one of enforce, warn, audit, got "${values.mode}"`);
+  if (!(FORMATS as readonly string[]).includes(values.format))
+    problems.push(`--format must be one of ${FORMATS.join(', ')}, got "${values.format}"`);
+  if (!isMode(values.mode))
+    problems.push(`--mode must be one of enforce, warn, audit, got "${values.mode}"`);
   if (positionals.length === 0) problems.push('no input: give files, directories, or - for stdin');
   if (problems.length) {
-    io.stderr(problems.map((p) => `check: ${p}\n`).join('') + 'Run `gitlab-runner-admission check --help` for usage.\n');
+    io.stderr(
+      problems.map((p) => `check: ${p}\n`).join('') +
+        'Run `gitlab-runner-admission check --help` for usage.\n',
+    );
     return EXIT_ERROR;
   }
   const format = values.format as Format;
-  const report = await checkPaths(positionals, { mode: values.mode as Mode, strict: values.strict }, io.readStdin);
+  const report = await checkPaths(
+    positionals,
+    { mode: values.mode as Mode, strict: values.strict },
+    io.readStdin,
+  );
 
   const text = formatText(report, { color: useColor(io), verbose: values.verbose });
-  const machine = format === 'json' ? formatJson(report) : format === 'sarif' ? formatSarif(report, toolVersion()) : undefined;
+  const machine =
+    format === 'json'
+      ? formatJson(report)
+      : format === 'sarif'
+        ? formatSarif(report, toolVersion())
+        : undefined;
   if (values.output !== undefined) {
-    const plain = format === 'text' ? formatText(report, { color: false, verbose: values.verbose }).stdout : (machine ?? '');
+    const plain =
+      format === 'text'
+        ? formatText(report, { color: false, verbose: values.verbose }).stdout
+        : (machine ?? '');
     try {
       await (io.writeFile ?? ((f, d) => writeFile(f, d)))(values.output, plain);
     } catch (err) {
-      io.stderr(`${values.output}: error: cannot write: ${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}\n`);
+      io.stderr(
+        `${values.output}: error: cannot write: ${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}\n`,
+      );
       io.stdout(text.stdout);
       io.stderr(text.stderr);
       return EXIT_ERROR;
@@ -208,7 +256,8 @@ function processIo(): CheckIo {
     },
     readStdin: async () => {
       const chunks: Buffer[] = [];
-      for await (const c of process.stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+      for await (const c of process.stdin)
+        chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
       return Buffer.concat(chunks);
     },
     isTTY: process.stdout.isTTY === true,

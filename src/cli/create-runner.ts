@@ -50,12 +50,17 @@ Example:
 Exit status: 0 created, 1 GitLab refused or could not be reached, 2 usage error.
 `;
 
-const RUNNER_TYPES = { instance: 'instance_type', group: 'group_type', project: 'project_type' } as const;
+const RUNNER_TYPES = {
+  instance: 'instance_type',
+  group: 'group_type',
+  project: 'project_type',
+} as const;
 
 class UsageError extends Error {}
 
 /** A DNS-1123 subdomain (Secret names) / label (namespaces): refuse early rather than print a manifest kubectl rejects. */
-const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_SUBDOMAIN =
+  /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export interface CreateRunnerArgs {
@@ -73,14 +78,24 @@ export interface CreateRunnerArgs {
 
 function positiveInt(name: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
-  if (!/^[1-9][0-9]{0,15}$/.test(raw)) throw new UsageError(`${name} must be a positive integer, got "${raw}"`);
+  if (!/^[1-9][0-9]{0,15}$/.test(raw))
+    throw new UsageError(`${name} must be a positive integer, got "${raw}"`);
   return Number(raw);
 }
 
 /** Pure: argv → options, or a UsageError whose message never contains a token. */
 export function parseCreateRunnerArgs(argv: string[]): CreateRunnerArgs | 'help' {
   // Checked before parseArgs so the refusal is explicit, whatever form the flag takes.
-  if (argv.some((a) => a === '--token' || a.startsWith('--token=') || a === '-t' || a === '--private-token' || a.startsWith('--private-token='))) {
+  if (
+    argv.some(
+      (a) =>
+        a === '--token' ||
+        a.startsWith('--token=') ||
+        a === '-t' ||
+        a === '--private-token' ||
+        a.startsWith('--private-token='),
+    )
+  ) {
     throw new UsageError(
       'refusing --token: a token on the command line ends up in shell history and `ps`; set GITLAB_TOKEN or use --token-file FILE',
     );
@@ -109,32 +124,61 @@ export function parseCreateRunnerArgs(argv: string[]): CreateRunnerArgs | 'help'
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
   if (values.help) return 'help';
-  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const str = (k: string): string | undefined =>
+    typeof values[k] === 'string' ? (values[k] as string) : undefined;
 
   const url = str('url');
-  if (!url) throw new UsageError('--url is required (the GitLab base URL, e.g. https://gitlab.example.com)');
+  if (!url)
+    throw new UsageError(
+      '--url is required (the GitLab base URL, e.g. https://gitlab.example.com)',
+    );
   const base = parseBase(url);
-  if (!base) throw new UsageError(`--url must be an http(s) URL without credentials, got ${displayUrl(url)}`);
+  if (!base)
+    throw new UsageError(
+      `--url must be an http(s) URL without credentials, got ${displayUrl(url)}`,
+    );
 
   const type = str('type');
-  if (!type || !(type in RUNNER_TYPES)) throw new UsageError('--type must be one of instance, group, project');
+  if (!type || !(type in RUNNER_TYPES))
+    throw new UsageError('--type must be one of instance, group, project');
   const runnerType = RUNNER_TYPES[type as keyof typeof RUNNER_TYPES];
   const groupId = positiveInt('--group-id', str('group-id'));
   const projectId = positiveInt('--project-id', str('project-id'));
-  if (type === 'group' && groupId === undefined) throw new UsageError('--type group needs --group-id N');
-  if (type === 'project' && projectId === undefined) throw new UsageError('--type project needs --project-id N');
-  if (type !== 'group' && groupId !== undefined) throw new UsageError('--group-id only goes with --type group');
-  if (type !== 'project' && projectId !== undefined) throw new UsageError('--project-id only goes with --type project');
+  if (type === 'group' && groupId === undefined)
+    throw new UsageError('--type group needs --group-id N');
+  if (type === 'project' && projectId === undefined)
+    throw new UsageError('--type project needs --project-id N');
+  if (type !== 'group' && groupId !== undefined)
+    throw new UsageError('--group-id only goes with --type group');
+  if (type !== 'project' && projectId !== undefined)
+    throw new UsageError('--project-id only goes with --type project');
 
   const secretName = str('secret-name') ?? 'gitlab-runner';
-  if (!DNS_SUBDOMAIN.test(secretName)) throw new UsageError(`--secret-name "${secretName}" is not a valid Kubernetes name (lowercase DNS subdomain)`);
+  if (!DNS_SUBDOMAIN.test(secretName))
+    throw new UsageError(
+      `--secret-name "${secretName}" is not a valid Kubernetes name (lowercase DNS subdomain)`,
+    );
   const namespace = str('namespace');
-  if (namespace !== undefined && !DNS_LABEL.test(namespace)) throw new UsageError(`--namespace "${namespace}" is not a valid Kubernetes namespace (lowercase DNS label)`);
+  if (namespace !== undefined && !DNS_LABEL.test(namespace))
+    throw new UsageError(
+      `--namespace "${namespace}" is not a valid Kubernetes namespace (lowercase DNS label)`,
+    );
 
   const tagRaw = str('tag-list');
-  const tagList = tagRaw === undefined ? undefined : tagRaw.split(',').map((s) => s.trim()).filter(Boolean);
+  const tagList =
+    tagRaw === undefined
+      ? undefined
+      : tagRaw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
 
-  const out: CreateRunnerArgs = { url: baseUrlOf(base), runnerType, runUntagged: values['run-untagged'] === true, secretName };
+  const out: CreateRunnerArgs = {
+    url: baseUrlOf(base),
+    runnerType,
+    runUntagged: values['run-untagged'] === true,
+    secretName,
+  };
   if (groupId !== undefined) out.groupId = groupId;
   if (projectId !== undefined) out.projectId = projectId;
   const description = str('description');
@@ -147,7 +191,10 @@ export function parseCreateRunnerArgs(argv: string[]): CreateRunnerArgs | 'help'
 }
 
 /** The personal access token: --token-file wins over GITLAB_TOKEN. Trailing newline trimmed (`echo` into a file). */
-export function readPersonalAccessToken(args: Pick<CreateRunnerArgs, 'tokenFile'>, env: NodeJS.ProcessEnv): string {
+export function readPersonalAccessToken(
+  args: Pick<CreateRunnerArgs, 'tokenFile'>,
+  env: NodeJS.ProcessEnv,
+): string {
   let raw: string | undefined;
   if (args.tokenFile !== undefined) {
     try {
@@ -160,17 +207,32 @@ export function readPersonalAccessToken(args: Pick<CreateRunnerArgs, 'tokenFile'
     raw = env.GITLAB_TOKEN;
   }
   const pat = (raw ?? '').trim();
-  if (!pat) throw new UsageError('no personal access token: set GITLAB_TOKEN or use --token-file FILE (scope create_runner)');
-  if (/\s/.test(pat)) throw new UsageError('the personal access token has whitespace inside it; check the file or variable');
+  if (!pat)
+    throw new UsageError(
+      'no personal access token: set GITLAB_TOKEN or use --token-file FILE (scope create_runner)',
+    );
+  if (/\s/.test(pat))
+    throw new UsageError(
+      'the personal access token has whitespace inside it; check the file or variable',
+    );
   // A runner or registration token here is a common mix-up; GitLab would answer a bare 401.
   if (/^glrtr?-|^t[123]_|^GR1348941/.test(pat)) {
-    throw new UsageError('that is a runner token, not a personal access token; create one with the create_runner scope (User settings > Access tokens)');
+    throw new UsageError(
+      'that is a runner token, not a personal access token; create one with the create_runner scope (User settings > Access tokens)',
+    );
   }
   return pat;
 }
 
 /** The Secret manifest. Pure. */
-export function secretManifest(p: { name: string; namespace?: string; runnerToken: string; runnerId: number; url: string; tokenExpiresAt?: string | null }): string {
+export function secretManifest(p: {
+  name: string;
+  namespace?: string;
+  runnerToken: string;
+  runnerId: number;
+  url: string;
+  tokenExpiresAt?: string | null;
+}): string {
   const metadata: Record<string, unknown> = { name: p.name };
   if (p.namespace !== undefined) metadata.namespace = p.namespace;
   metadata.annotations = {
@@ -204,18 +266,38 @@ interface GitbeakerishError {
 function describeApiError(e: unknown, url: string, pat: string): { line: string; code: number } {
   const err = (e ?? {}) as GitbeakerishError;
   const status = err.cause?.response?.status;
-  const scrub = (s: string): string => s.split(pat).join('[personal access token]').replace(/\s+/g, ' ').slice(0, 300);
+  const scrub = (s: string): string =>
+    s.split(pat).join('[personal access token]').replace(/\s+/g, ' ').slice(0, 300);
   const detail = scrub(err.cause?.description || err.message || String(e));
-  if (status === 401) return { line: `GitLab at ${url} rejected the personal access token (401): wrong, expired or revoked`, code: 1 };
+  if (status === 401)
+    return {
+      line: `GitLab at ${url} rejected the personal access token (401): wrong, expired or revoked`,
+      code: 1,
+    };
   if (status === 403) {
-    return { line: `GitLab at ${url} refused (403): the token needs the create_runner scope and rights on that group/project (${detail})`, code: 1 };
+    return {
+      line: `GitLab at ${url} refused (403): the token needs the create_runner scope and rights on that group/project (${detail})`,
+      code: 1,
+    };
   }
-  if (status !== undefined) return { line: `GitLab at ${url} refused to create the runner (HTTP ${status}): ${detail}`, code: 1 };
-  if (err.name === 'GitbeakerTimeoutError') return { line: `GitLab at ${url} did not answer in time`, code: 1 };
+  if (status !== undefined)
+    return {
+      line: `GitLab at ${url} refused to create the runner (HTTP ${status}): ${detail}`,
+      code: 1,
+    };
+  if (err.name === 'GitbeakerTimeoutError')
+    return { line: `GitLab at ${url} did not answer in time`, code: 1 };
   // Node's fetch says only "fetch failed"; the reason (ECONNREFUSED, a certificate error) is in `cause`.
   const cause = (e as { cause?: { code?: unknown; message?: unknown } })?.cause;
-  const why = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? scrub(cause.message) : detail;
-  const hint = /CERT|SIGNATURE|SELF_SIGNED|ISSUER/.test(why) ? ' (private CA? set NODE_EXTRA_CA_CERTS=/path/to/ca.pem)' : '';
+  const why =
+    typeof cause?.code === 'string'
+      ? cause.code
+      : typeof cause?.message === 'string'
+        ? scrub(cause.message)
+        : detail;
+  const hint = /CERT|SIGNATURE|SELF_SIGNED|ISSUER/.test(why)
+    ? ' (private CA? set NODE_EXTRA_CA_CERTS=/path/to/ca.pem)'
+    : '';
   return { line: `cannot reach GitLab at ${url}: ${why}${hint}`, code: 1 };
 }
 
@@ -224,9 +306,16 @@ export interface Io {
   stderr: (s: string) => void;
 }
 
-const processIo: Io = { stdout: (s) => void process.stdout.write(s), stderr: (s) => void process.stderr.write(s) };
+const processIo: Io = {
+  stdout: (s) => void process.stdout.write(s),
+  stderr: (s) => void process.stderr.write(s),
+};
 
-export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env, io: Io = processIo): Promise<number> {
+export async function run(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  io: Io = processIo,
+): Promise<number> {
   let args: CreateRunnerArgs | 'help';
   let pat: string;
   try {
@@ -273,6 +362,8 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env, 
       tokenExpiresAt: created.token_expires_at ?? null,
     }),
   );
-  io.stderr(`create-runner: created ${args.runnerType.replace('_type', '')} runner ${created.id} in ${args.url}\n`);
+  io.stderr(
+    `create-runner: created ${args.runnerType.replace('_type', '')} runner ${created.id} in ${args.url}\n`,
+  );
   return 0;
 }

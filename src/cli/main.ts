@@ -3,11 +3,26 @@
  * CLI entry: `gitlab-runner-admission <command>`. Each command lives in its own module and is
  * loaded on demand so `check` on a laptop never pulls in fastify or the Kubernetes client.
  */
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
-  serve: { summary: 'start the admission webhook (what `npm start` runs)', load: () => import('./serve.js') },
-  check: { summary: 'run the webhook rules on files and manifests, offline', load: () => import('./check.js') },
-  scan: { summary: 'run the webhook rules on what is already in a cluster (your kubeconfig)', load: () => import('./scan.js') },
-  certs: { summary: 'generate a CA and a serving certificate for the webhook', load: () => import('./certs.js') },
+const COMMANDS: Record<
+  string,
+  { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }
+> = {
+  serve: {
+    summary: 'start the admission webhook (what `npm start` runs)',
+    load: () => import('./serve.js'),
+  },
+  check: {
+    summary: 'run the webhook rules on files and manifests, offline',
+    load: () => import('./check.js'),
+  },
+  scan: {
+    summary: 'run the webhook rules on what is already in a cluster (your kubeconfig)',
+    load: () => import('./scan.js'),
+  },
+  certs: {
+    summary: 'generate a CA and a serving certificate for the webhook',
+    load: () => import('./certs.js'),
+  },
   'create-runner': {
     summary: 'create a runner in GitLab and print a Secret with its authentication token',
     load: () => import('./create-runner.js'),
@@ -42,7 +57,9 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`gitlab-runner-admission: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(
+      `gitlab-runner-admission: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
     process.exitCode = 2;
   },
 );

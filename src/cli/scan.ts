@@ -8,7 +8,12 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { ApiException, ApiextensionsV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import {
+  ApiException,
+  ApiextensionsV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+} from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { listObjects, type ListedKind } from '../kube/list.js';
 import { isMode, type Mode } from '../settings/settings.js';
@@ -75,31 +80,49 @@ function loadConfig(file: string | undefined, context: string | undefined): Kube
 async function applyReports(kc: KubeConfig, reports: Record<string, unknown>[]): Promise<string[]> {
   const lines: string[] = [];
   try {
-    await kc.makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({ name: 'policyreports.wgpolicyk8s.io' });
+    await kc
+      .makeApiClient(ApiextensionsV1Api)
+      .readCustomResourceDefinition({ name: 'policyreports.wgpolicyk8s.io' });
   } catch (err) {
-    return [`policy reports: not applied: ${err instanceof ApiException && err.code === 404 ? 'the PolicyReport CRD (policyreports.wgpolicyk8s.io) is not installed' : `cannot read the PolicyReport CRD (${err instanceof ApiException ? `HTTP ${err.code}` : 'error'})`}`];
+    return [
+      `policy reports: not applied: ${err instanceof ApiException && err.code === 404 ? 'the PolicyReport CRD (policyreports.wgpolicyk8s.io) is not installed' : `cannot read the PolicyReport CRD (${err instanceof ApiException ? `HTTP ${err.code}` : 'error'})`}`,
+    ];
   }
   const api = kc.makeApiClient(CustomObjectsApi);
   for (const body of reports) {
     const md = body.metadata as { name: string; namespace: string };
-    const at = { group: 'wgpolicyk8s.io', version: 'v1alpha2', namespace: md.namespace, plural: 'policyreports' };
+    const at = {
+      group: 'wgpolicyk8s.io',
+      version: 'v1alpha2',
+      namespace: md.namespace,
+      plural: 'policyreports',
+    };
     try {
       let existing: { metadata?: { resourceVersion?: string } } | undefined;
       try {
-        existing = (await api.getNamespacedCustomObject({ ...at, name: md.name })) as typeof existing;
+        existing = (await api.getNamespacedCustomObject({
+          ...at,
+          name: md.name,
+        })) as typeof existing;
       } catch (err) {
         if (!(err instanceof ApiException && err.code === 404)) throw err;
       }
       if (existing) {
         const rv = existing.metadata?.resourceVersion;
-        await api.replaceNamespacedCustomObject({ ...at, name: md.name, body: { ...body, metadata: { ...md, ...(rv ? { resourceVersion: rv } : {}) } } });
+        await api.replaceNamespacedCustomObject({
+          ...at,
+          name: md.name,
+          body: { ...body, metadata: { ...md, ...(rv ? { resourceVersion: rv } : {}) } },
+        });
         lines.push(`policy report ${md.namespace}/${md.name}: replaced`);
       } else {
         await api.createNamespacedCustomObject({ ...at, body });
         lines.push(`policy report ${md.namespace}/${md.name}: created`);
       }
     } catch (err) {
-      lines.push(`policy report ${md.namespace}/${md.name}: not applied (${err instanceof ApiException ? `HTTP ${err.code}` : err instanceof Error ? err.name : 'error'})`);
+      lines.push(
+        `policy report ${md.namespace}/${md.name}: not applied (${err instanceof ApiException ? `HTTP ${err.code}` : err instanceof Error ? err.name : 'error'})`,
+      );
     }
   }
   return lines;
@@ -130,7 +153,9 @@ export async function runScan(argv: string[], io: ScanIo): Promise<number> {
       },
     }));
   } catch (err) {
-    io.stderr(`scan: ${err instanceof Error ? err.message : String(err)}\nRun \`gitlab-runner-admission scan --help\` for usage.\n`);
+    io.stderr(
+      `scan: ${err instanceof Error ? err.message : String(err)}\nRun \`gitlab-runner-admission scan --help\` for usage.\n`,
+    );
     return EXIT_ERROR;
   }
   if (values.help) {
@@ -139,22 +164,40 @@ export async function runScan(argv: string[], io: ScanIo): Promise<number> {
   }
   const problems: string[] = [];
   const pageSize = Number(values['page-size']);
-  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 10000) problems.push(`--page-size must be an integer from 1 to 10000, got "${values['page-size']}"`);
-  if (!['text', 'json', 'sarif'].includes(values.format)) problems.push(`--format must be one of text, json, sarif, got "${values.format}"`);
-  if (!isMode(values.mode)) problems.push(`--mode must be one of enforce, warn, audit, got "${values.mode}"`);
-  const namespaces = values.namespace?.flatMap((n) => n.split(',')).map((n) => n.trim()).filter((n) => n !== '');
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 10000)
+    problems.push(`--page-size must be an integer from 1 to 10000, got "${values['page-size']}"`);
+  if (!['text', 'json', 'sarif'].includes(values.format))
+    problems.push(`--format must be one of text, json, sarif, got "${values.format}"`);
+  if (!isMode(values.mode))
+    problems.push(`--mode must be one of enforce, warn, audit, got "${values.mode}"`);
+  const namespaces = values.namespace
+    ?.flatMap((n) => n.split(','))
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
   if (problems.length) {
-    io.stderr(problems.map((p) => `scan: ${p}\n`).join('') + 'Run `gitlab-runner-admission scan --help` for usage.\n');
+    io.stderr(
+      problems.map((p) => `scan: ${p}\n`).join('') +
+        'Run `gitlab-runner-admission scan --help` for usage.\n',
+    );
     return EXIT_ERROR;
   }
   let kc: KubeConfig;
   try {
     kc = io.kubeConfig ?? loadConfig(values.kubeconfig, values.context);
   } catch (err) {
-    io.stderr(`scan: no usable kubeconfig: ${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}\n`);
+    io.stderr(
+      `scan: no usable kubeconfig: ${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}\n`,
+    );
     return EXIT_ERROR;
   }
-  const kinds: ListedKind[] = ['ConfigMap', ...(values.secrets ? (['Secret'] as const) : []), 'Deployment', 'StatefulSet', 'DaemonSet', ...(values.pods ? (['Pod'] as const) : [])];
+  const kinds: ListedKind[] = [
+    'ConfigMap',
+    ...(values.secrets ? (['Secret'] as const) : []),
+    'Deployment',
+    'StatefulSet',
+    'DaemonSet',
+    ...(values.pods ? (['Pod'] as const) : []),
+  ];
   const started = Date.now();
   const counts = new Map<string, number>();
   let progressShown = false;
@@ -169,39 +212,80 @@ export async function runScan(argv: string[], io: ScanIo): Promise<number> {
   };
   let listed;
   try {
-    listed = await listObjects(kc, { kinds, ...(namespaces?.length ? { namespaces } : {}), pageSize, onPage: progress });
+    listed = await listObjects(kc, {
+      kinds,
+      ...(namespaces?.length ? { namespaces } : {}),
+      pageSize,
+      onPage: progress,
+    });
   } catch (err) {
-    io.stderr(`scan: cannot list objects: ${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}\n`);
+    io.stderr(
+      `scan: cannot list objects: ${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}\n`,
+    );
     return EXIT_ERROR;
   }
   if (progressShown && io.stderrIsTTY) io.stderr('\r\x1b[K');
   const mode = values.mode as Mode;
-  const { report, checked } = scanObjects(listed.objects, { mode, strict: values.strict, readSecrets: values.secrets });
+  const { report, checked } = scanObjects(listed.objects, {
+    mode,
+    strict: values.strict,
+    readSecrets: values.secrets,
+  });
   // A namespace or kind that could not be listed is an incomplete scan: exit 2, as check does for an unreadable file.
   for (const p of listed.problems) {
-    report.files.push({ file: p.split(':')[0] ?? 'cluster', status: 'error', reason: p.slice(p.indexOf(':') + 1).trim(), objects: 0, skippedObjects: 0, notes: [], findings: [], verdict: 'error' });
+    report.files.push({
+      file: p.split(':')[0] ?? 'cluster',
+      status: 'error',
+      reason: p.slice(p.indexOf(':') + 1).trim(),
+      objects: 0,
+      skippedObjects: 0,
+      notes: [],
+      findings: [],
+      verdict: 'error',
+    });
     report.summary.errors++;
     report.exitCode = 2;
   }
 
   const format = values.format as Format;
   const text = formatText(report, { color: useColor(io), verbose: values.verbose });
-  const scanText = text.stdout.replace(/^(\d+) files? checked/m, (_m, n: string) => `${n} namespace${n === '1' ? '' : 's'} checked`);
-  const machine = format === 'json' ? formatJson(report) : format === 'sarif' ? formatSarif(report, toolVersion()) : undefined;
+  const scanText = text.stdout.replace(
+    /^(\d+) files? checked/m,
+    (_m, n: string) => `${n} namespace${n === '1' ? '' : 's'} checked`,
+  );
+  const machine =
+    format === 'json'
+      ? formatJson(report)
+      : format === 'sarif'
+        ? formatSarif(report, toolVersion())
+        : undefined;
   const write = io.writeFile ?? ((f: string, d: string) => writeFile(f, d));
-  const reports = values['policy-report'] !== undefined || values['apply-policy-reports'] ? policyReports(checked) : [];
+  const reports =
+    values['policy-report'] !== undefined || values['apply-policy-reports']
+      ? policyReports(checked)
+      : [];
   const reportYaml = reports.map((r) => `---\n${stringify(r)}`).join('');
   try {
-    if (values.output !== undefined) await write(values.output, format === 'text' ? formatText(report, { color: false, verbose: values.verbose }).stdout : (machine ?? ''));
-    if (values['policy-report'] !== undefined && values['policy-report'] !== '-') await write(values['policy-report'], reportYaml);
+    if (values.output !== undefined)
+      await write(
+        values.output,
+        format === 'text'
+          ? formatText(report, { color: false, verbose: values.verbose }).stdout
+          : (machine ?? ''),
+      );
+    if (values['policy-report'] !== undefined && values['policy-report'] !== '-')
+      await write(values['policy-report'], reportYaml);
   } catch (err) {
-    io.stderr(`scan: error: cannot write: ${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}\n`);
+    io.stderr(
+      `scan: error: cannot write: ${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}\n`,
+    );
     return EXIT_ERROR;
   }
   if (values['policy-report'] === '-') io.stdout(reportYaml);
   else io.stdout(values.output !== undefined ? scanText : (machine ?? scanText));
   io.stderr(text.stderr);
-  if (values['apply-policy-reports']) for (const l of await applyReports(kc, reports)) io.stderr(`${l}\n`);
+  if (values['apply-policy-reports'])
+    for (const l of await applyReports(kc, reports)) io.stderr(`${l}\n`);
   return report.exitCode;
 }
 

@@ -31,12 +31,18 @@ Example:
   GRA_MODE=warn gitlab-runner-admission serve
 `;
 
-export function createLogger(settings: Pick<Settings, 'logLevel'>, destination?: pino.DestinationStream): pino.Logger {
+export function createLogger(
+  settings: Pick<Settings, 'logLevel'>,
+  destination?: pino.DestinationStream,
+): pino.Logger {
   const opts: pino.LoggerOptions = {
     level: settings.logLevel,
     base: { service: 'gitlab-runner-admission' },
     // Defence in depth: no code path logs these, but a future one must not leak them either.
-    redact: { paths: ['token', '*.token', 'req.headers.authorization', 'object', 'oldObject'], censor: '[redacted]' },
+    redact: {
+      paths: ['token', '*.token', 'req.headers.authorization', 'object', 'oldObject'],
+      censor: '[redacted]',
+    },
   };
   return destination ? pino(opts, destination) : pino(opts);
 }
@@ -62,7 +68,16 @@ export async function run(argv: string[]): Promise<number> {
     started = await startServer(settings, logger);
   } catch (err) {
     // CertError and listen errors (EADDRINUSE) carry a one-line, token-free reason.
-    logger.error({ event: 'start-failed', err: { type: err instanceof Error ? err.name : typeof err, code: (err as { code?: string })?.code } }, `cannot start: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    logger.error(
+      {
+        event: 'start-failed',
+        err: {
+          type: err instanceof Error ? err.name : typeof err,
+          code: (err as { code?: string })?.code,
+        },
+      },
+      `cannot start: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+    );
     return 1;
   }
   let signals = 0;
@@ -112,7 +127,11 @@ export interface StartOptions {
   metricsPort?: number;
 }
 
-export async function startServer(settings: Settings, logger: pino.Logger, opts: StartOptions = {}): Promise<Started> {
+export async function startServer(
+  settings: Settings,
+  logger: pino.Logger,
+  opts: StartOptions = {},
+): Promise<Started> {
   const closers: Array<() => unknown> = [];
   const closeAll = async (): Promise<void> => {
     for (const c of closers.reverse()) {
@@ -157,7 +176,8 @@ export async function startServer(settings: Settings, logger: pino.Logger, opts:
 
     // Same address as the webhook: 127.0.0.1 on a laptop, GRA_HOST (0.0.0.0) in the pod so Prometheus reaches it.
     let metricsServer: MetricsServer | undefined;
-    const metricsPort = opts.metricsPort ?? (settings.metricsPort > 0 ? settings.metricsPort : undefined);
+    const metricsPort =
+      opts.metricsPort ?? (settings.metricsPort > 0 ? settings.metricsPort : undefined);
     if (metricsPort !== undefined) {
       try {
         metricsServer = await startMetricsServer(metrics, settings.host, metricsPort);
@@ -167,14 +187,26 @@ export async function startServer(settings: Settings, logger: pino.Logger, opts:
       }
     }
 
-    const caPath = settings.certMode === 'dev' ? path.resolve(settings.certDir, 'ca.crt') : undefined;
+    const caPath =
+      settings.certMode === 'dev' ? path.resolve(settings.certDir, 'ca.crt') : undefined;
     logger.info(
-      { url, metrics: metricsServer?.url, mode: settings.mode, certMode: settings.certMode, lookups: settings.kube.lookups, gitlabVerify: settings.gitlab.verify, ca: caPath },
+      {
+        url,
+        metrics: metricsServer?.url,
+        mode: settings.mode,
+        certMode: settings.certMode,
+        lookups: settings.kube.lookups,
+        gitlabVerify: settings.gitlab.verify,
+        ca: caPath,
+      },
       'gitlab-runner-admission listening',
     );
-    if (caPath && process.stdout.isTTY) process.stdout.write(`\nwebhook on ${url} — trust ${caPath} (curl --cacert ${caPath})\n\n`);
+    if (caPath && process.stdout.isTTY)
+      process.stdout.write(`\nwebhook on ${url} — trust ${caPath} (curl --cacert ${caPath})\n\n`);
 
-    const drain = async (plan: DrainPlan = drainPlan(settings.shutdownGraceMs)): Promise<DrainResult> => {
+    const drain = async (
+      plan: DrainPlan = drainPlan(settings.shutdownGraceMs),
+    ): Promise<DrainResult> => {
       const r = await drainer.drain(plan);
       // Metrics last, so a scrape during the drain still sees it.
       await closeAll();

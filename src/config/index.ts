@@ -1,4 +1,10 @@
-export type { LoadProblem, ParsedRunnerConfig, RunnerEntry, TomlError, UnknownKey } from './types.js';
+export type {
+  LoadProblem,
+  ParsedRunnerConfig,
+  RunnerEntry,
+  TomlError,
+  UnknownKey,
+} from './types.js';
 export { parseRunnerConfig, isRunnerConfig, parseToml } from './parse.js';
 export { foldKey, keysForField } from './fold.js';
 export { isTemplateSource } from './template.js';

@@ -28,7 +28,10 @@ export type KeyKind = 'leaf' | 'map' | TableSchema;
 export interface TableSchema {
   readonly kind: 'table';
   /** lower-cased key → canonical spelling and kind */
-  readonly byLower: ReadonlyMap<string, { readonly name: string; readonly kind: KeyKind; readonly legacy: boolean }>;
+  readonly byLower: ReadonlyMap<
+    string,
+    { readonly name: string; readonly kind: KeyKind; readonly legacy: boolean }
+  >;
   /** canonical names, current keys first, for suggestions */
   readonly names: readonly string[];
 }
@@ -43,7 +46,8 @@ function table(fields: Fields, legacy: Fields = {}): TableSchema {
     names.push(name);
   }
   for (const [name, kind] of Object.entries(legacy)) {
-    if (!byLower.has(name.toLowerCase())) byLower.set(name.toLowerCase(), { name, kind, legacy: true });
+    if (!byLower.has(name.toLowerCase()))
+      byLower.set(name.toLowerCase(), { name, kind, legacy: true });
     names.push(name);
   }
   return { kind: 'table', byLower, names };
@@ -72,12 +76,20 @@ const POD_AFFINITY_TERM = table({
 });
 const POD_AFFINITY = table({
   required_during_scheduling_ignored_during_execution: POD_AFFINITY_TERM,
-  preferred_during_scheduling_ignored_during_execution: table({ weight: L, pod_affinity_term: POD_AFFINITY_TERM }),
+  preferred_during_scheduling_ignored_during_execution: table({
+    weight: L,
+    pod_affinity_term: POD_AFFINITY_TERM,
+  }),
 });
 const AFFINITY = table({
   node_affinity: table({
-    required_during_scheduling_ignored_during_execution: table({ node_selector_terms: NODE_SELECTOR_TERM }),
-    preferred_during_scheduling_ignored_during_execution: table({ weight: L, preference: NODE_SELECTOR_TERM }),
+    required_during_scheduling_ignored_during_execution: table({
+      node_selector_terms: NODE_SELECTOR_TERM,
+    }),
+    preferred_during_scheduling_ignored_during_execution: table({
+      weight: L,
+      preference: NODE_SELECTOR_TERM,
+    }),
   }),
   pod_affinity: POD_AFFINITY,
   pod_anti_affinity: POD_AFFINITY,
@@ -98,7 +110,14 @@ const CONTAINER_SECURITY_CONTEXT = table({
 });
 
 const POD_SECURITY_CONTEXT = table(
-  leaves('fs_group', 'run_as_group', 'run_as_non_root', 'run_as_user', 'supplemental_groups', 'selinux_type'),
+  leaves(
+    'fs_group',
+    'run_as_group',
+    'run_as_non_root',
+    'run_as_user',
+    'supplemental_groups',
+    'selinux_type',
+  ),
 );
 
 const VOLUME_BASE = ['name', 'mount_path', 'sub_path'];
@@ -113,7 +132,10 @@ const K8S_VOLUMES = table({
 
 const LIFECYCLE_HANDLER = table({
   exec: table(leaves('command')),
-  http_get: table({ ...leaves('host', 'path', 'port', 'scheme'), http_headers: table(leaves('name', 'value')) }),
+  http_get: table({
+    ...leaves('host', 'path', 'port', 'scheme'),
+    http_headers: table(leaves('name', 'value')),
+  }),
   tcp_socket: table(leaves('host', 'port')),
 });
 
@@ -334,10 +356,22 @@ const AUTOSCALER = table({
   plugin_config: M,
   connector_config: CONNECTOR_CONFIG,
   policy: table(
-    leaves('periods', 'timezone', 'idle_count', 'idle_time', 'scale_factor', 'scale_factor_limit', 'preemptive_mode'),
+    leaves(
+      'periods',
+      'timezone',
+      'idle_count',
+      'idle_time',
+      'scale_factor',
+      'scale_factor_limit',
+      'preemptive_mode',
+    ),
   ),
   scale_throttle: table(leaves('limit', 'burst')),
-  vm_isolation: table({ ...leaves('enabled', 'nesting_host', 'image'), nesting_config: M, connector_config: CONNECTOR_CONFIG }),
+  vm_isolation: table({
+    ...leaves('enabled', 'nesting_host', 'image'),
+    nesting_config: M,
+    connector_config: CONNECTOR_CONFIG,
+  }),
   state_storage: table(leaves('enabled', 'dir', 'keep_instance_with_acquisitions')),
 });
 
@@ -358,10 +392,19 @@ const MACHINE = table({
     'OffPeakIdleCount',
     'OffPeakIdleTime',
   ),
-  autoscaling: table(leaves('Periods', 'Timezone', 'IdleCount', 'IdleScaleFactor', 'IdleCountMin', 'IdleTime')),
+  autoscaling: table(
+    leaves('Periods', 'Timezone', 'IdleCount', 'IdleScaleFactor', 'IdleCountMin', 'IdleTime'),
+  ),
 });
 
-const S3_KEYS = ['ServerAddress', 'AccessKey', 'SecretKey', 'BucketName', 'BucketLocation', 'Insecure'];
+const S3_KEYS = [
+  'ServerAddress',
+  'AccessKey',
+  'SecretKey',
+  'BucketName',
+  'BucketLocation',
+  'Insecure',
+];
 
 const CACHE = table(
   {
@@ -401,7 +444,16 @@ const RUNNER = table(
       'job_status_final_update_retry_limit',
     ),
     // RunnerCredentials (the hyphenated names are the real tags)
-    ...leaves('url', 'id', 'token', 'token_obtained_at', 'token_expires_at', 'tls-ca-file', 'tls-cert-file', 'tls-key-file'),
+    ...leaves(
+      'url',
+      'id',
+      'token',
+      'token_obtained_at',
+      'token_expires_at',
+      'tls-ca-file',
+      'tls-cert-file',
+      'tls-key-file',
+    ),
     // RunnerSettings
     ...leaves(
       'executor',
@@ -442,9 +494,18 @@ const RUNNER = table(
       ),
     ),
     docker: DOCKER,
-    parallels: table(leaves('base_name', 'template_name', 'disable_snapshots', 'time_server', 'allowed_images')),
+    parallels: table(
+      leaves('base_name', 'template_name', 'disable_snapshots', 'time_server', 'allowed_images'),
+    ),
     virtualbox: table(
-      leaves('base_name', 'base_snapshot', 'base_folder', 'disable_snapshots', 'allowed_images', 'start_type'),
+      leaves(
+        'base_name',
+        'base_snapshot',
+        'base_folder',
+        'disable_snapshots',
+        'allowed_images',
+        'start_type',
+      ),
     ),
     machine: MACHINE,
     kubernetes: KUBERNETES,
@@ -489,7 +550,10 @@ export const CONFIG_SCHEMA: TableSchema = table(
     labels: M,
     runners: RUNNER,
     experimental: table({
-      usage_logger: table({ ...leaves('enabled', 'log_dir', 'max_backup_files', 'max_rotation_age'), labels: M }),
+      usage_logger: table({
+        ...leaves('enabled', 'log_dir', 'max_backup_files', 'max_rotation_age'),
+        labels: M,
+      }),
     }),
   },
   // renamed to listen_address in runner 10.x
@@ -500,7 +564,10 @@ export const CONFIG_SCHEMA: TableSchema = table(
 export const RUNNER_SCHEMA: TableSchema = RUNNER;
 
 /** Look a key up the way BurntSushi/toml does: exact, then case-insensitive. */
-export function lookupKey(schema: TableSchema, key: string): { name: string; kind: KeyKind; legacy: boolean } | undefined {
+export function lookupKey(
+  schema: TableSchema,
+  key: string,
+): { name: string; kind: KeyKind; legacy: boolean } | undefined {
   return schema.byLower.get(foldKey(key));
 }
 
@@ -524,7 +591,12 @@ export function editDistance(a: string, b: string, max = 2): number {
     for (let j = 1; j <= m; j++) {
       const cost = a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1;
       let v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
-      if (i > 1 && j > 1 && a.charCodeAt(i - 1) === b.charCodeAt(j - 2) && a.charCodeAt(i - 2) === b.charCodeAt(j - 1)) {
+      if (
+        i > 1 &&
+        j > 1 &&
+        a.charCodeAt(i - 1) === b.charCodeAt(j - 2) &&
+        a.charCodeAt(i - 2) === b.charCodeAt(j - 1)
+      ) {
         v = Math.min(v, prev2[j - 2]! + 1);
       }
       cur[j] = v;

@@ -2,7 +2,13 @@ import TOML from '@iarna/toml';
 import { CONFIG_SCHEMA, lookupKey, nearestKey, type TableSchema } from './known-keys.js';
 import { foldKey, keysForField } from './fold.js';
 import { pathKey, scanKeyLines, type KeyLines, type PathSeg } from './scan.js';
-import type { LoadProblem, ParsedRunnerConfig, RunnerEntry, TomlError, UnknownKey } from './types.js';
+import type {
+  LoadProblem,
+  ParsedRunnerConfig,
+  RunnerEntry,
+  TomlError,
+  UnknownKey,
+} from './types.js';
 
 /** More unknown keys than this is not a typo but a different file format; stop listing. */
 const MAX_UNKNOWN_KEYS = 200;
@@ -21,8 +27,10 @@ const GLOBAL_ONLY = ['concurrent', 'check_interval', 'listen_address', 'shutdown
  * global key only config.toml has. Escapes in quoted header keys (`[["\u0072unners"]]`) are
  * only decodable in valid TOML, so a `\u` inside a header also counts.
  */
-const BROKEN_RUNNERS = /^[ \t]*(?:\[\[?[ \t]*["']?(?:runners\b|[^\n\]]*\\[uU])|["']?runners["']?[ \t]*[.=])/m;
-const BROKEN_GLOBAL = /^[ \t]*["']?(?:concurrent|check_interval|listen_address|shutdown_timeout)["']?[ \t]*=/m;
+const BROKEN_RUNNERS =
+  /^[ \t]*(?:\[\[?[ \t]*["']?(?:runners\b|[^\n\]]*\\[uU])|["']?runners["']?[ \t]*[.=])/m;
+const BROKEN_GLOBAL =
+  /^[ \t]*["']?(?:concurrent|check_interval|listen_address|shutdown_timeout)["']?[ \t]*=/m;
 
 /** Bounded: only looked at when the parser failed, and the regexes are linear. */
 function textLooksLikeRunnerConfig(text: string): boolean {
@@ -72,7 +80,9 @@ function tomlError(err: unknown): TomlError {
   if (e === null || typeof e !== 'object' || e.fromTOML !== true || typeof e.message !== 'string') {
     return { message: 'TOML parser failed on this input', line: 1, column: 1 };
   }
-  let message = (e.message.split('\n')[0] ?? '').replace(/ at row \d+, col \d+, pos \d+:?\s*$/, '').trim();
+  let message = (e.message.split('\n')[0] ?? '')
+    .replace(/ at row \d+, col \d+, pos \d+:?\s*$/, '')
+    .trim();
   // the only input-derived part of iarna messages: `Unknown character "65279"` (a code point)
   message = message.replace(/Unknown character "(\d+)"/, (_m, cp: string) => {
     const hex = Number(cp).toString(16).toUpperCase().padStart(4, '0');
@@ -181,7 +191,15 @@ function checkTable(
       const isRunners = schema === CONFIG_SCHEMA && found.name === 'runners';
       v.forEach((el, idx) => {
         if (isTable(el)) {
-          checkTable(w, el, found.kind as TableSchema, [...keySegs, idx], keyDisplay, nextAncestors, isRunners ? idx : runnerIndex);
+          checkTable(
+            w,
+            el,
+            found.kind as TableSchema,
+            [...keySegs, idx],
+            keyDisplay,
+            nextAncestors,
+            isRunners ? idx : runnerIndex,
+          );
         }
       });
     }
@@ -196,10 +214,21 @@ function typeName(v: unknown): string {
   if (Array.isArray(v)) return 'an array';
   if (v instanceof Date) return 'a date-time';
   if (isTable(v)) return 'a table';
-  return typeof v === 'bigint' || typeof v === 'number' ? 'a number' : typeof v === 'boolean' ? 'a boolean' : `a ${typeof v}`;
+  return typeof v === 'bigint' || typeof v === 'number'
+    ? 'a number'
+    : typeof v === 'boolean'
+      ? 'a boolean'
+      : `a ${typeof v}`;
 }
 
-function runnerEntries(r: Table, at: number, index: number, runnersKey: string, kl: KeyLines, w: Walk): RunnerEntry[] {
+function runnerEntries(
+  r: Table,
+  at: number,
+  index: number,
+  runnersKey: string,
+  kl: KeyLines,
+  w: Walk,
+): RunnerEntry[] {
   const base: PathSeg[] = [runnersKey, at];
   const entry: RunnerEntry = { index, line: kl.lines.get(pathKey(base)) ?? lineOf(kl, base) };
   for (const tag of STRING_FIELDS) {
@@ -231,7 +260,9 @@ function runnerEntries(r: Table, at: number, index: number, runnersKey: string, 
   }
 
   // exact key first, as BurntSushi matches; with several candidates each is a token the runner may use
-  const tokenKeys = keysForField(r, 'token').sort((a, b) => (a === 'token' ? -1 : b === 'token' ? 1 : 0));
+  const tokenKeys = keysForField(r, 'token').sort((a, b) =>
+    a === 'token' ? -1 : b === 'token' ? 1 : 0,
+  );
   if (tokenKeys.length === 0) return [entry];
   return tokenKeys.map((k) => {
     const e: RunnerEntry = { ...entry };
@@ -246,7 +277,10 @@ function runnerEntries(r: Table, at: number, index: number, runnersKey: string, 
 
 function isFragment(t: Table): boolean {
   const values = Object.values(t);
-  return values.length > 0 && values.every((v) => isTable(v) || (Array.isArray(v) && v.length > 0 && v.every(isTable)));
+  return (
+    values.length > 0 &&
+    values.every((v) => isTable(v) || (Array.isArray(v) && v.length > 0 && v.every(isTable)))
+  );
 }
 
 function stringAt(t: Table, k: string | undefined): string | undefined {
@@ -256,7 +290,11 @@ function stringAt(t: Table, k: string | undefined): string | undefined {
 
 function build(text: string): ParsedRunnerConfig {
   if (typeof text !== 'string') {
-    return { ok: false, runnerConfig: false, error: { message: 'Runner config is not text', line: 1, column: 1 } };
+    return {
+      ok: false,
+      runnerConfig: false,
+      error: { message: 'Runner config is not text', line: 1, column: 1 },
+    };
   }
   // A BOM is not TOML, but editors write it; columns of line 1 then count from after it.
   // (BurntSushi/toml 1.2 refuses a UTF-8 BOM, later versions skip it: docs/parity.md.)
@@ -275,9 +313,16 @@ function build(text: string): ParsedRunnerConfig {
   const runnersKeys = keysForField(doc, 'runners');
   const globals: Record<string, unknown> = {};
   for (const k of Object.keys(doc)) {
-    if (!runnersKeys.includes(k)) Object.defineProperty(globals, k, { value: doc[k], enumerable: true, writable: true, configurable: true });
+    if (!runnersKeys.includes(k))
+      Object.defineProperty(globals, k, {
+        value: doc[k],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
   }
-  const runnerConfig = runnersKeys.length > 0 || GLOBAL_ONLY.some((g) => keysForField(doc, g).length > 0);
+  const runnerConfig =
+    runnersKeys.length > 0 || GLOBAL_ONLY.some((g) => keysForField(doc, g).length > 0);
 
   const runners: RunnerEntry[] = [];
   let nextIndex = 0;
@@ -317,7 +362,14 @@ function build(text: string): ParsedRunnerConfig {
   // document order, as a reader scans the file
   w.out.sort((a, b) => a.line - b.line);
   w.problems.sort((a, b) => a.line - b.line);
-  const result: ParsedRunnerConfig = { ok: true, runnerConfig, problems: w.problems, globals, runners, unknownKeys: w.out };
+  const result: ParsedRunnerConfig = {
+    ok: true,
+    runnerConfig,
+    problems: w.problems,
+    globals,
+    runners,
+    unknownKeys: w.out,
+  };
   if (w.truncated) result.unknownKeysTruncated = true;
   return result;
 }
@@ -331,7 +383,11 @@ export function parseRunnerConfig(text: string): ParsedRunnerConfig {
   try {
     return build(text);
   } catch (err) {
-    return { ok: false, runnerConfig: typeof text === 'string' && textLooksLikeRunnerConfig(text), error: tomlError(err instanceof RangeError ? err : null) };
+    return {
+      ok: false,
+      runnerConfig: typeof text === 'string' && textLooksLikeRunnerConfig(text),
+      error: tomlError(err instanceof RangeError ? err : null),
+    };
   }
 }
 

@@ -26,7 +26,10 @@ const ROOT: P = { key: '', depth: 0 };
 
 function child(p: P, seg: PathSeg): P {
   if (p.key === null || p.depth >= MAX_DEPTH) return { key: null, depth: p.depth + 1 };
-  return { key: p.key + SEP + (typeof seg === 'number' ? '#' + seg : '.' + seg), depth: p.depth + 1 };
+  return {
+    key: p.key + SEP + (typeof seg === 'number' ? '#' + seg : '.' + seg),
+    depth: p.depth + 1,
+  };
 }
 
 export function pathKey(segs: readonly PathSeg[]): string {
@@ -43,9 +46,22 @@ export interface KeyLines {
 }
 
 const isBare = (c: number): boolean =>
-  (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2d;
+  (c >= 0x41 && c <= 0x5a) ||
+  (c >= 0x61 && c <= 0x7a) ||
+  (c >= 0x30 && c <= 0x39) ||
+  c === 0x5f ||
+  c === 0x2d;
 
-const ESCAPES: Record<string, string> = { b: '\b', t: '\t', n: '\n', f: '\f', r: '\r', e: '\x1b', '"': '"', '\\': '\\' };
+const ESCAPES: Record<string, string> = {
+  b: '\b',
+  t: '\t',
+  n: '\n',
+  f: '\f',
+  r: '\r',
+  e: '\x1b',
+  '"': '"',
+  '\\': '\\',
+};
 
 interface ArrayFrame {
   readonly kind: 'array';

@@ -12,14 +12,16 @@
  */
 
 const TERRAFORM_DIRECTIVE = /%\{~?\s*(?:if|else|endif|for|endfor)\b/;
-const JINJA_STATEMENT = /\{%-?\s*(?:if|elif|else|endif|for|endfor|set|raw|include|macro|block|extends)\b/;
+const JINJA_STATEMENT =
+  /\{%-?\s*(?:if|elif|else|endif|for|endfor|set|raw|include|macro|block|extends)\b/;
 const HELM_ACTION =
   /\{\{-?\s*(?:\/\*|(?:if|else|end|range|with|define|template|include|block|tpl|toYaml|toToml|toJson|printf|default|quote|squote|required|lookup|indent|nindent|trim)\b|\$|\.(?:Values|Release|Chart|Capabilities|Files|Template)\b)|-\}\}/;
 
 export function isTemplateSource(text: string): boolean {
   if (typeof text !== 'string') return false;
   try {
-    if (TERRAFORM_DIRECTIVE.test(text) || JINJA_STATEMENT.test(text) || HELM_ACTION.test(text)) return true;
+    if (TERRAFORM_DIRECTIVE.test(text) || JINJA_STATEMENT.test(text) || HELM_ACTION.test(text))
+      return true;
     return hasInterpolationOutsideStrings(text);
   } catch {
     return false;

@@ -18,8 +18,12 @@ export function describeLocation(f: Finding): string {
   const parts: string[] = [];
   if (f.dataKey !== undefined) parts.push(`key ${JSON.stringify(f.dataKey)}`);
   else if (f.field !== undefined) parts.push(f.field);
-  if (f.runner) parts.push(`[[runners]] #${f.runner.index}${f.runner.name !== undefined ? ` ${JSON.stringify(f.runner.name)}` : ''}`);
-  if (f.line !== undefined) parts.push(`line ${f.line}${f.column !== undefined ? `, column ${f.column}` : ''}`);
+  if (f.runner)
+    parts.push(
+      `[[runners]] #${f.runner.index}${f.runner.name !== undefined ? ` ${JSON.stringify(f.runner.name)}` : ''}`,
+    );
+  if (f.line !== undefined)
+    parts.push(`line ${f.line}${f.column !== undefined ? `, column ${f.column}` : ''}`);
   return redactSecrets(parts.join(', '));
 }
 

@@ -66,7 +66,8 @@ export function displayUrl(raw: string): string {
   if (b) return baseUrlOf(b);
   try {
     const u = new URL(raw.trim());
-    if (u.username !== '' || u.password !== '') return `${u.protocol}//(credentials removed)@${u.host}`;
+    if (u.username !== '' || u.password !== '')
+      return `${u.protocol}//(credentials removed)@${u.host}`;
     return `${u.protocol}//${u.host}`;
   } catch {
     return '(unparseable URL)';
@@ -125,6 +126,7 @@ export function matchAllowlist(list: Allowlist, rawUrl: string): GitlabBase | un
   let segments = candidate.segments;
   // gitlab-runner trims a trailing "/ci" before appending /api/v4/ (network/client.go fixCIURL),
   // so `url = "https://gitlab.example.com/ci"` talks to https://gitlab.example.com/api/v4/.
-  if (segments.length > hit.segments.length && segments[segments.length - 1] === 'ci') segments = segments.slice(0, -1);
+  if (segments.length > hit.segments.length && segments[segments.length - 1] === 'ci')
+    segments = segments.slice(0, -1);
   return { protocol: hit.protocol, hostname: hit.hostname, port: hit.port, segments };
 }

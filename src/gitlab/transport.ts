@@ -45,7 +45,9 @@ const MAX_BODY = 64 * 1024;
  * A FetchLike over node:https. With a CA file, the CA is ADDED to Node's bundled roots (passing
  * `ca` alone would replace them, so a GitLab with a public certificate would stop working).
  */
-export function createHttpsFetch(opts: { caFile?: string | undefined } = {}): FetchLike & { close(): void } {
+export function createHttpsFetch(
+  opts: { caFile?: string | undefined } = {},
+): FetchLike & { close(): void } {
   const ca = opts.caFile ? [...rootCertificates, readFileSync(opts.caFile, 'utf8')] : undefined;
   // keep-alive: a review verifies a handful of tokens against the same GitLab; reusing the TLS
   // session saves a handshake per call.

@@ -19,7 +19,15 @@ import type { Location } from '../rules/rule.js';
 import { verifyFindings } from '../rules/gitlab/check.js';
 import type { Settings } from '../settings/settings.js';
 import { classifyToken } from '../tokens/index.js';
-import { baseUrlOf, compileAllowlist, displayUrl, matchAllowlist, originOf, withoutCredentials, type GitlabBase } from './allowlist.js';
+import {
+  baseUrlOf,
+  compileAllowlist,
+  displayUrl,
+  matchAllowlist,
+  originOf,
+  withoutCredentials,
+  type GitlabBase,
+} from './allowlist.js';
 import { Breakers } from './breaker.js';
 import { TtlCache } from '../util/ttl-cache.js';
 import { cacheKey } from './cache-key.js';
@@ -82,7 +90,16 @@ export interface OutcomeEvent {
 /** One per HTTP call made; latency is wall-clock (monotonic). */
 export interface RequestEvent {
   baseUrl: string;
-  outcome: Extract<VerifyOutcome, 'valid' | 'rejected' | 'orphaned' | 'timeout' | 'network-error' | 'server-error' | 'unexpected-status'>;
+  outcome: Extract<
+    VerifyOutcome,
+    | 'valid'
+    | 'rejected'
+    | 'orphaned'
+    | 'timeout'
+    | 'network-error'
+    | 'server-error'
+    | 'unexpected-status'
+  >;
   status?: number;
   latencyMs: number;
 }
@@ -131,20 +148,35 @@ interface Answer {
   code?: string | undefined;
 }
 
-const NETWORK_OUTCOMES = new Set<VerifyOutcome>(['timeout', 'network-error', 'server-error', 'unexpected-status']);
+const NETWORK_OUTCOMES = new Set<VerifyOutcome>([
+  'timeout',
+  'network-error',
+  'server-error',
+  'unexpected-status',
+]);
 
-export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: VerifierDeps = {}): GitlabVerifier {
+export function createVerifier(
+  cfg: Settings['gitlab'],
+  log: pino.Logger,
+  deps: VerifierDeps = {},
+): GitlabVerifier {
   const clock = deps.clock ?? Date.now;
   const tuning: VerifierTuning = { ...DEFAULT_TUNING, ...deps.tuning };
   const ownFetch = deps.fetch ? undefined : createHttpsFetch({ caFile: cfg.caFile });
   const fetchLike: FetchLike = deps.fetch ?? ownFetch!;
   const allowlist = compileAllowlist(cfg.allowlist);
   if (allowlist.invalid.length) {
-    log.warn({ invalid: allowlist.invalid }, 'GitLab allowlist entries that are not http(s) URLs without credentials are ignored');
+    log.warn(
+      { invalid: allowlist.invalid },
+      'GitLab allowlist entries that are not http(s) URLs without credentials are ignored',
+    );
   }
   const cache = new TtlCache<Answer>({ maxEntries: tuning.maxCacheEntries, now: clock });
   const inflight = new Map<string, Promise<Answer>>();
-  const breakers = new Breakers({ threshold: tuning.breakerThreshold, coolDownMs: tuning.breakerCoolDownMs });
+  const breakers = new Breakers({
+    threshold: tuning.breakerThreshold,
+    coolDownMs: tuning.breakerCoolDownMs,
+  });
   const outcomeListeners = new Set<(e: OutcomeEvent) => void>();
   const requestListeners = new Set<(e: RequestEvent) => void>();
 
@@ -168,7 +200,12 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
   }
 
   /** One HTTP call. Never rejects. Bounded by cfg.budgetMs whatever the callers' deadlines. */
-  async function call(base: GitlabBase, token: string, key: string, redacted: string): Promise<Answer> {
+  async function call(
+    base: GitlabBase,
+    token: string,
+    key: string,
+    redacted: string,
+  ): Promise<Answer> {
     const baseUrl = baseUrlOf(base);
     const started = performance.now();
     let answer: Answer;
@@ -176,13 +213,19 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
     const signal = AbortSignal.timeout(cfg.budgetMs);
     // Also race the signal ourselves: an injected fetch that ignores `signal` must not hold a
     // single-flight slot (and every later review of this token) forever.
-    const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+    const aborted = new Promise<never>((_, reject) =>
+      signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
+    );
     aborted.catch(() => undefined);
     try {
       const res = await Promise.race([
         fetchLike(`${baseUrl}/api/v4/runners/verify`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'application/json', 'user-agent': 'gitlab-runner-admission' },
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json',
+            'user-agent': 'gitlab-runner-admission',
+          },
           body: JSON.stringify({ token, system_id: SYSTEM_ID }),
           signal,
         }),
@@ -196,25 +239,48 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
         res.text().catch(() => undefined); // drain, so a keep-alive socket is reusable
       }
     } catch (e) {
-      answer = isAbort(e) ? { outcome: 'timeout' } : { outcome: 'network-error', code: errorCode(e) };
+      answer = isAbort(e)
+        ? { outcome: 'timeout' }
+        : { outcome: 'network-error', code: errorCode(e) };
     }
     const latencyMs = performance.now() - started;
     const now = clock();
     const breakerKey = originOf(base);
     if (NETWORK_OUTCOMES.has(answer.outcome)) {
       if (breakers.failure(breakerKey, now)) {
-        log.warn({ gitlab: breakerKey, coolDownMs: tuning.breakerCoolDownMs }, 'GitLab keeps failing; pausing token verification');
+        log.warn(
+          { gitlab: breakerKey, coolDownMs: tuning.breakerCoolDownMs },
+          'GitLab keeps failing; pausing token verification',
+        );
       }
     } else {
       breakers.success(breakerKey);
     }
     cache.set(key, answer, expiryOf(answer, tokenExpiresAt, now) - now);
-    log.debug({ gitlab: baseUrl, token: redacted, outcome: answer.outcome, status: answer.status, code: answer.code, latencyMs: Math.round(latencyMs) }, 'GitLab token verification');
-    emit(requestListeners, { baseUrl, outcome: answer.outcome, ...(answer.status !== undefined ? { status: answer.status } : {}), latencyMs });
+    log.debug(
+      {
+        gitlab: baseUrl,
+        token: redacted,
+        outcome: answer.outcome,
+        status: answer.status,
+        code: answer.code,
+        latencyMs: Math.round(latencyMs),
+      },
+      'GitLab token verification',
+    );
+    emit(requestListeners, {
+      baseUrl,
+      outcome: answer.outcome,
+      ...(answer.status !== undefined ? { status: answer.status } : {}),
+      latencyMs,
+    });
     return answer;
   }
 
-  async function verify(items: VerifyItem[], opts: { dryRun: boolean; deadline: number }): Promise<VerifyResult> {
+  async function verify(
+    items: VerifyItem[],
+    opts: { dryRun: boolean; deadline: number },
+  ): Promise<VerifyResult> {
     const results: ItemResult[] = new Array(items.length);
     const findings: Finding[] = [];
     const warnings = new Set<string>();
@@ -225,14 +291,23 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
 
     const now = clock();
     const budgetMs = Math.max(0, Math.min(cfg.budgetMs, opts.deadline - now));
-    const pending: Array<{ i: number; p: Promise<Answer>; settled?: Answer; source: VerifySource }> = [];
-    const prepared: Array<{ base: GitlabBase; redacted: string; legacy: boolean } | undefined> = new Array(items.length);
+    const pending: Array<{
+      i: number;
+      p: Promise<Answer>;
+      settled?: Answer;
+      source: VerifySource;
+    }> = [];
+    const prepared: Array<{ base: GitlabBase; redacted: string; legacy: boolean } | undefined> =
+      new Array(items.length);
 
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       const c = classifyToken(item.token);
       const redacted = item.at.token ?? c.redacted;
-      const verifiable = (c.cls.kind === 'auth' || c.cls.kind === 'legacy-ambiguous') && !c.innerWhitespace && c.value !== '';
+      const verifiable =
+        (c.cls.kind === 'auth' || c.cls.kind === 'legacy-ambiguous') &&
+        !c.innerWhitespace &&
+        c.value !== '';
       if (!verifiable) {
         results[i] = { outcome: 'not-verifiable', source: 'none' };
         continue;
@@ -244,9 +319,13 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
         // sent with it); on an allowlisted host say so, rather than "not on the allowlist".
         const bare = withoutCredentials(item.url);
         if (bare !== undefined && matchAllowlist(allowlist, bare)) {
-          warnings.add(`GitLab verification skipped: the runner url ${displayUrl(item.url)} holds credentials; remove them from config.toml (token ${redacted} not verified)`);
+          warnings.add(
+            `GitLab verification skipped: the runner url ${displayUrl(item.url)} holds credentials; remove them from config.toml (token ${redacted} not verified)`,
+          );
         } else {
-          warnings.add(`GitLab verification skipped: ${displayUrl(item.url)} is not on the allowlist`);
+          warnings.add(
+            `GitLab verification skipped: ${displayUrl(item.url)} is not on the allowlist`,
+          );
         }
         continue;
       }
@@ -254,7 +333,9 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
       prepared[i] = { base, redacted, legacy: c.cls.kind === 'legacy-ambiguous' };
       if (opts.dryRun) {
         results[i] = { outcome: 'dry-run', source: 'none', baseUrl };
-        warnings.add('GitLab verification skipped on dry-run (runners/verify records a runner manager)');
+        warnings.add(
+          'GitLab verification skipped on dry-run (runners/verify records a runner manager)',
+        );
         continue;
       }
       const key = cacheKey(baseUrl, c.value);
@@ -270,12 +351,16 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
       }
       if (budgetMs <= 0) {
         results[i] = { outcome: 'timeout', source: 'none', baseUrl };
-        warnings.add(`GitLab at ${baseUrl}: no time left in this review; token ${redacted} not verified`);
+        warnings.add(
+          `GitLab at ${baseUrl}: no time left in this review; token ${redacted} not verified`,
+        );
         continue;
       }
       if (!breakers.tryAcquire(originOf(base), now)) {
         results[i] = { outcome: 'circuit-open', source: 'none', baseUrl };
-        warnings.add(`GitLab at ${baseUrl} keeps failing, verification paused; token ${redacted} not verified`);
+        warnings.add(
+          `GitLab at ${baseUrl} keeps failing, verification paused; token ${redacted} not verified`,
+        );
         continue;
       }
       const p = call(base, c.value, key, redacted).finally(() => inflight.delete(key));
@@ -304,33 +389,56 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
       const a = entry.settled;
       if (!a) {
         results[entry.i] = { outcome: 'timeout', source: entry.source, baseUrl };
-        warnings.add(`GitLab at ${baseUrl} did not answer within ${budgetMs} ms; token ${prep.redacted} not verified`);
+        warnings.add(
+          `GitLab at ${baseUrl} did not answer within ${budgetMs} ms; token ${prep.redacted} not verified`,
+        );
         continue;
       }
-      results[entry.i] = { outcome: a.outcome, source: entry.source, baseUrl, ...(a.status !== undefined ? { status: a.status } : {}) };
+      results[entry.i] = {
+        outcome: a.outcome,
+        source: entry.source,
+        baseUrl,
+        ...(a.status !== undefined ? { status: a.status } : {}),
+      };
       const at: Location = { ...item.at, token: prep.redacted };
       switch (a.outcome) {
         case 'valid':
         case 'rejected':
         case 'orphaned':
-          findings.push(...verifyFindings(a.outcome, { url: baseUrl, redacted: prep.redacted, legacy: prep.legacy }, at));
+          findings.push(
+            ...verifyFindings(
+              a.outcome,
+              { url: baseUrl, redacted: prep.redacted, legacy: prep.legacy },
+              at,
+            ),
+          );
           break;
         case 'timeout':
-          warnings.add(`GitLab at ${baseUrl} did not answer within ${cfg.budgetMs} ms; token ${prep.redacted} not verified`);
+          warnings.add(
+            `GitLab at ${baseUrl} did not answer within ${cfg.budgetMs} ms; token ${prep.redacted} not verified`,
+          );
           break;
         case 'network-error':
-          warnings.add(`GitLab at ${baseUrl} unreachable (${a.code ?? 'network error'}); token ${prep.redacted} not verified`);
+          warnings.add(
+            `GitLab at ${baseUrl} unreachable (${a.code ?? 'network error'}); token ${prep.redacted} not verified`,
+          );
           break;
         case 'server-error':
         case 'unexpected-status':
-          warnings.add(`GitLab at ${baseUrl} answered HTTP ${a.status}; token ${prep.redacted} not verified`);
+          warnings.add(
+            `GitLab at ${baseUrl} answered HTTP ${a.status}; token ${prep.redacted} not verified`,
+          );
           break;
       }
     }
 
     for (let i = 0; i < items.length; i++) {
       const r = results[i]!;
-      emit(outcomeListeners, { outcome: r.outcome, source: r.source, ...(r.baseUrl !== undefined ? { baseUrl: r.baseUrl } : {}) });
+      emit(outcomeListeners, {
+        outcome: r.outcome,
+        source: r.source,
+        ...(r.baseUrl !== undefined ? { baseUrl: r.baseUrl } : {}),
+      });
     }
     return { findings, warnings: [...warnings], results };
   }
@@ -341,11 +449,17 @@ export function createVerifier(cfg: Settings['gitlab'], log: pino.Logger, deps: 
         return await verify(items, opts);
       } catch (e) {
         // Defensive: verification is advisory, a bug here must not turn into a failed admission.
-        log.error({ err: { name: e instanceof Error ? e.name : 'unknown' } }, 'GitLab verification failed internally');
+        log.error(
+          { err: { name: e instanceof Error ? e.name : 'unknown' } },
+          'GitLab verification failed internally',
+        );
         return {
           findings: [],
           warnings: ['GitLab verification failed internally; tokens not verified'],
-          results: items.map(() => ({ outcome: 'network-error' as const, source: 'none' as const })),
+          results: items.map(() => ({
+            outcome: 'network-error' as const,
+            source: 'none' as const,
+          })),
         };
       }
     },

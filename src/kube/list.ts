@@ -9,7 +9,8 @@ import { ApiException, AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes
  * skipped, never fatal. Objects come back as plain JSON with `kind` set (list items lack it).
  */
 
-export type ListedKind = 'ConfigMap' | 'Secret' | 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'Pod';
+export type ListedKind =
+  'ConfigMap' | 'Secret' | 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'Pod';
 
 export interface ListOptions {
   kinds: ListedKind[];
@@ -31,19 +32,44 @@ interface Page {
   metadata?: { _continue?: string };
 }
 
-type Lister = (namespace: string | undefined, limit: number, cont: string | undefined) => Promise<Page>;
+type Lister = (
+  namespace: string | undefined,
+  limit: number,
+  cont: string | undefined,
+) => Promise<Page>;
 
 function listers(kc: KubeConfig): Record<ListedKind, Lister> {
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
-  const p = (limit: number, cont: string | undefined) => ({ limit, ...(cont ? { _continue: cont } : {}) });
+  const p = (limit: number, cont: string | undefined) => ({
+    limit,
+    ...(cont ? { _continue: cont } : {}),
+  });
   return {
-    ConfigMap: (ns, l, c) => (ns ? core.listNamespacedConfigMap({ namespace: ns, ...p(l, c) }) : core.listConfigMapForAllNamespaces(p(l, c))),
-    Secret: (ns, l, c) => (ns ? core.listNamespacedSecret({ namespace: ns, ...p(l, c) }) : core.listSecretForAllNamespaces(p(l, c))),
-    Pod: (ns, l, c) => (ns ? core.listNamespacedPod({ namespace: ns, ...p(l, c) }) : core.listPodForAllNamespaces(p(l, c))),
-    Deployment: (ns, l, c) => (ns ? apps.listNamespacedDeployment({ namespace: ns, ...p(l, c) }) : apps.listDeploymentForAllNamespaces(p(l, c))),
-    StatefulSet: (ns, l, c) => (ns ? apps.listNamespacedStatefulSet({ namespace: ns, ...p(l, c) }) : apps.listStatefulSetForAllNamespaces(p(l, c))),
-    DaemonSet: (ns, l, c) => (ns ? apps.listNamespacedDaemonSet({ namespace: ns, ...p(l, c) }) : apps.listDaemonSetForAllNamespaces(p(l, c))),
+    ConfigMap: (ns, l, c) =>
+      ns
+        ? core.listNamespacedConfigMap({ namespace: ns, ...p(l, c) })
+        : core.listConfigMapForAllNamespaces(p(l, c)),
+    Secret: (ns, l, c) =>
+      ns
+        ? core.listNamespacedSecret({ namespace: ns, ...p(l, c) })
+        : core.listSecretForAllNamespaces(p(l, c)),
+    Pod: (ns, l, c) =>
+      ns
+        ? core.listNamespacedPod({ namespace: ns, ...p(l, c) })
+        : core.listPodForAllNamespaces(p(l, c)),
+    Deployment: (ns, l, c) =>
+      ns
+        ? apps.listNamespacedDeployment({ namespace: ns, ...p(l, c) })
+        : apps.listDeploymentForAllNamespaces(p(l, c)),
+    StatefulSet: (ns, l, c) =>
+      ns
+        ? apps.listNamespacedStatefulSet({ namespace: ns, ...p(l, c) })
+        : apps.listStatefulSetForAllNamespaces(p(l, c)),
+    DaemonSet: (ns, l, c) =>
+      ns
+        ? apps.listNamespacedDaemonSet({ namespace: ns, ...p(l, c) })
+        : apps.listDaemonSetForAllNamespaces(p(l, c)),
   };
 }
 
@@ -63,7 +89,7 @@ function statusOf(err: unknown): number | undefined {
 function reason(err: unknown): string {
   const code = statusOf(err);
   if (code !== undefined) return `HTTP ${code}`;
-  return err instanceof Error ? (((err as { code?: string }).code ?? err.name) || 'error') : 'error';
+  return err instanceof Error ? ((err as { code?: string }).code ?? err.name) || 'error' : 'error';
 }
 
 /** Plain JSON, as the webhook would see the object; `kind` is absent on list items. */
@@ -73,7 +99,14 @@ function plain(item: unknown, kind: ListedKind): Record<string, unknown> {
   return o;
 }
 
-async function listAllPages(list: Lister, ns: string | undefined, kind: ListedKind, opts: ListOptions, out: Record<string, unknown>[], counter: { n: number }): Promise<void> {
+async function listAllPages(
+  list: Lister,
+  ns: string | undefined,
+  kind: ListedKind,
+  opts: ListOptions,
+  out: Record<string, unknown>[],
+  counter: { n: number },
+): Promise<void> {
   let cont: string | undefined;
   do {
     const page = await list(ns, opts.pageSize, cont);
@@ -116,7 +149,9 @@ export async function listObjects(kc: KubeConfig, opts: ListOptions): Promise<Li
         try {
           namespaces = await listNamespaces(kc);
         } catch (e) {
-          problems.push(`${PLURAL[kind]}: not allowed to list across namespaces, and cannot list namespaces to go one by one (${reason(e)}); give --namespace`);
+          problems.push(
+            `${PLURAL[kind]}: not allowed to list across namespaces, and cannot list namespaces to go one by one (${reason(e)}); give --namespace`,
+          );
           continue;
         }
       }

@@ -1,4 +1,12 @@
-import { ApiException, CoreV1Api, Observable, type KubeConfig, type ObservableMiddleware, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
+import {
+  ApiException,
+  CoreV1Api,
+  Observable,
+  type KubeConfig,
+  type ObservableMiddleware,
+  type RequestContext,
+  type ResponseContext,
+} from '@kubernetes/client-node';
 import { namespaceOf, type Lookups } from '../admission/validate.js';
 import { wantedRefs, type WantedRefs } from '../workload/links.js';
 import type { Settings } from '../settings/settings.js';
@@ -31,24 +39,36 @@ const DEADLINE_MARGIN_MS = 50;
 
 export interface KubeLookups extends Lookups {
   /** one object, cached; exposed for tests and for callers that know exactly what they need */
-  fetch(kind: 'ConfigMap' | 'Secret', namespace: string, name: string, deadline: number): Promise<{ result: LookupResult; warning?: string }>;
+  fetch(
+    kind: 'ConfigMap' | 'Secret',
+    namespace: string,
+    name: string,
+    deadline: number,
+  ): Promise<{ result: LookupResult; warning?: string }>;
   clearCache(): void;
 }
 
-
 function decodeSecretData(data: Record<string, string> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
+  for (const [k, v] of Object.entries(data ?? {}))
+    out[k] = Buffer.from(v, 'base64').toString('utf8');
   return out;
 }
 
 /** Which objects `resolve` should fetch for a workload: the pure seam `check` and `scan` share (src/workload/links.ts). */
 export { wantedRefs };
 
-function describeFailure(kind: string, ns: string, name: string, result: LookupResult, detail?: string): string {
+function describeFailure(
+  kind: string,
+  ns: string,
+  name: string,
+  result: LookupResult,
+  detail?: string,
+): string {
   const what = `${kind} ${ns}/${name}`;
   if (result === 'not-found') return `lookup: ${what} does not exist`;
-  if (result === 'forbidden') return `lookup: not allowed to read ${what} (RBAC: the webhook's ServiceAccount needs get on ${kind === 'Secret' ? 'secrets' : 'configmaps'})`;
+  if (result === 'forbidden')
+    return `lookup: not allowed to read ${what} (RBAC: the webhook's ServiceAccount needs get on ${kind === 'Secret' ? 'secrets' : 'configmaps'})`;
   return `lookup: could not read ${what}${detail ? `: ${detail}` : ''}`;
 }
 
@@ -63,8 +83,15 @@ function signalMiddleware(signal: AbortSignal): ObservableMiddleware {
   };
 }
 
-export function createLookups(settings: Pick<Settings, 'kube'>, log: LookupLogger, kc?: KubeConfig): KubeLookups {
-  const cache = new TtlCache<Record<string, string>>({ maxEntries: CACHE_ENTRIES, defaultTtlMs: settings.kube.cacheTtlMs });
+export function createLookups(
+  settings: Pick<Settings, 'kube'>,
+  log: LookupLogger,
+  kc?: KubeConfig,
+): KubeLookups {
+  const cache = new TtlCache<Record<string, string>>({
+    maxEntries: CACHE_ENTRIES,
+    defaultTtlMs: settings.kube.cacheTtlMs,
+  });
   const inflight = new Map<string, Promise<{ result: LookupResult; warning?: string }>>();
   let core: CoreV1Api | undefined;
   let unavailable: string | undefined;
@@ -72,13 +99,35 @@ export function createLookups(settings: Pick<Settings, 'kube'>, log: LookupLogge
     core = (kc ?? loadKubeConfig()).makeApiClient(CoreV1Api);
   } catch (err) {
     unavailable = err instanceof Error ? err.message.split('\n')[0] : 'no kubeconfig';
-    log.warn({ event: 'kube-lookups-unavailable', reason: unavailable }, 'Kubernetes lookups disabled: no usable kubeconfig');
+    log.warn(
+      { event: 'kube-lookups-unavailable', reason: unavailable },
+      'Kubernetes lookups disabled: no usable kubeconfig',
+    );
   }
 
-  const fetchOnce = async (kind: 'ConfigMap' | 'Secret', namespace: string, name: string, deadline: number): Promise<{ result: LookupResult; warning?: string }> => {
-    if (!core) return { result: 'error', warning: `lookup: Kubernetes API not configured (${unavailable ?? 'no kubeconfig'})` };
+  const fetchOnce = async (
+    kind: 'ConfigMap' | 'Secret',
+    namespace: string,
+    name: string,
+    deadline: number,
+  ): Promise<{ result: LookupResult; warning?: string }> => {
+    if (!core)
+      return {
+        result: 'error',
+        warning: `lookup: Kubernetes API not configured (${unavailable ?? 'no kubeconfig'})`,
+      };
     const budget = Math.min(settings.kube.timeoutMs, deadline - Date.now() - DEADLINE_MARGIN_MS);
-    if (budget <= 0) return { result: 'error', warning: describeFailure(kind, namespace, name, 'error', 'no time left in the review budget') };
+    if (budget <= 0)
+      return {
+        result: 'error',
+        warning: describeFailure(
+          kind,
+          namespace,
+          name,
+          'error',
+          'no time left in the review budget',
+        ),
+      };
     const ac = new AbortController();
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
@@ -91,22 +140,38 @@ export function createLookups(settings: Pick<Settings, 'kube'>, log: LookupLogge
       }, budget);
     });
     // Per-call options: 'append' keeps the KubeConfig's own auth handling in place.
-    const options = { middleware: [signalMiddleware(ac.signal)], middlewareMergeStrategy: 'append' as const };
+    const options = {
+      middleware: [signalMiddleware(ac.signal)],
+      middlewareMergeStrategy: 'append' as const,
+    };
     try {
       const call =
         kind === 'ConfigMap'
-          ? core.readNamespacedConfigMap({ name, namespace }, options).then((cm) => ({ ...(cm.data ?? {}) }))
-          : core.readNamespacedSecret({ name, namespace }, options).then((s) => decodeSecretData(s.data));
+          ? core
+              .readNamespacedConfigMap({ name, namespace }, options)
+              .then((cm) => ({ ...(cm.data ?? {}) }))
+          : core
+              .readNamespacedSecret({ name, namespace }, options)
+              .then((s) => decodeSecretData(s.data));
       const data = await Promise.race([call, timeout]);
       return { result: data };
     } catch (err) {
-      if (timedOut) return { result: 'error', warning: describeFailure(kind, namespace, name, 'error', `timed out after ${budget} ms`) };
+      if (timedOut)
+        return {
+          result: 'error',
+          warning: describeFailure(kind, namespace, name, 'error', `timed out after ${budget} ms`),
+        };
       if (err instanceof ApiException) {
-        const result: LookupResult = err.code === 404 ? 'not-found' : err.code === 403 ? 'forbidden' : 'error';
-        return { result, warning: describeFailure(kind, namespace, name, result, `HTTP ${err.code}`) };
+        const result: LookupResult =
+          err.code === 404 ? 'not-found' : err.code === 403 ? 'forbidden' : 'error';
+        return {
+          result,
+          warning: describeFailure(kind, namespace, name, result, `HTTP ${err.code}`),
+        };
       }
       // Network errors carry URLs and codes, never object contents; keep one short line.
-      const detail = err instanceof Error ? (((err as { code?: string }).code ?? err.name) || 'error') : 'error';
+      const detail =
+        err instanceof Error ? ((err as { code?: string }).code ?? err.name) || 'error' : 'error';
       return { result: 'error', warning: describeFailure(kind, namespace, name, 'error', detail) };
     } finally {
       if (timer) clearTimeout(timer);
@@ -124,26 +189,48 @@ export function createLookups(settings: Pick<Settings, 'kube'>, log: LookupLogge
         // Only successes are cached: a 404 may be fixed by the very next `kubectl apply`, a 403
         // by an RBAC change, and errors are transient.
         if (typeof r.result === 'object') cache.set(key, r.result);
-        else log.debug({ event: 'kube-lookup-failed', kind, namespace, name, result: r.result }, 'lookup failed');
+        else
+          log.debug(
+            { event: 'kube-lookup-failed', kind, namespace, name, result: r.result },
+            'lookup failed',
+          );
         return r;
       })
-      .catch((): { result: LookupResult; warning: string } => ({ result: 'error', warning: describeFailure(kind, namespace, name, 'error') }))
+      .catch((): { result: LookupResult; warning: string } => ({
+        result: 'error',
+        warning: describeFailure(kind, namespace, name, 'error'),
+      }))
       .finally(() => inflight.delete(key));
     inflight.set(key, p);
     return p;
   };
 
-  const resolveRefs = async (want: WantedRefs, ns: string, deadline: number): Promise<{ resolved?: ResolvedRefs; warnings: string[] }> => {
+  const resolveRefs = async (
+    want: WantedRefs,
+    ns: string,
+    deadline: number,
+  ): Promise<{ resolved?: ResolvedRefs; warnings: string[] }> => {
     try {
       const jobs: { kind: 'ConfigMap' | 'Secret'; name: string }[] = [
         ...want.configMaps.map((name) => ({ kind: 'ConfigMap' as const, name })),
-        ...(settings.kube.readSecrets ? want.secrets : []).map((name) => ({ kind: 'Secret' as const, name })),
+        ...(settings.kube.readSecrets ? want.secrets : []).map((name) => ({
+          kind: 'Secret' as const,
+          name,
+        })),
       ];
       if (jobs.length === 0) return { warnings: [] };
-      if (!ns) return { warnings: ['lookup: the request has no namespace, so referenced ConfigMaps cannot be read'] };
+      if (!ns)
+        return {
+          warnings: [
+            'lookup: the request has no namespace, so referenced ConfigMaps cannot be read',
+          ],
+        };
       const warnings: string[] = [];
       const taken = jobs.slice(0, MAX_LOOKUPS_PER_REVIEW);
-      if (jobs.length > taken.length) warnings.push(`lookup: ${jobs.length} objects referenced, only the first ${taken.length} were read`);
+      if (jobs.length > taken.length)
+        warnings.push(
+          `lookup: ${jobs.length} objects referenced, only the first ${taken.length} were read`,
+        );
       const results = await Promise.all(taken.map((j) => fetch(j.kind, ns, j.name, deadline)));
       const resolved: ResolvedRefs = { configMaps: new Map(), secrets: new Map() };
       taken.forEach((j, i) => {
@@ -153,16 +240,26 @@ export function createLookups(settings: Pick<Settings, 'kube'>, log: LookupLogge
       });
       return { resolved, warnings };
     } catch (err) {
-      log.warn({ event: 'kube-lookup-bug', err: { type: err instanceof Error ? err.name : typeof err } }, 'lookup failed unexpectedly');
+      log.warn(
+        { event: 'kube-lookup-bug', err: { type: err instanceof Error ? err.name : typeof err } },
+        'lookup failed unexpectedly',
+      );
       return { warnings: ['lookup: internal error while reading referenced objects'] };
     }
   };
 
   const resolve: Lookups['resolve'] = async (obj, namespace, deadline) => {
     try {
-      return await resolveRefs(wantedRefs(obj, settings.kube.readSecrets), namespaceOf(obj, namespace), deadline);
+      return await resolveRefs(
+        wantedRefs(obj, settings.kube.readSecrets),
+        namespaceOf(obj, namespace),
+        deadline,
+      );
     } catch (err) {
-      log.warn({ event: 'kube-lookup-bug', err: { type: err instanceof Error ? err.name : typeof err } }, 'lookup failed unexpectedly');
+      log.warn(
+        { event: 'kube-lookup-bug', err: { type: err instanceof Error ? err.name : typeof err } },
+        'lookup failed unexpectedly',
+      );
       return { warnings: ['lookup: internal error while reading referenced objects'] };
     }
   };

@@ -14,7 +14,17 @@ import type { ServerObserver, Webhook } from '../server/app.js';
 export const PREFIX = 'gitlab_runner_admission_';
 
 /** The kinds the chart's webhook rules can send (charts/gitlab-runner-admission/templates) and their workload relatives. */
-const KINDS = new Set(['ConfigMap', 'Secret', 'Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Pod', 'Job', 'CronJob']);
+const KINDS = new Set([
+  'ConfigMap',
+  'Secret',
+  'Deployment',
+  'StatefulSet',
+  'DaemonSet',
+  'ReplicaSet',
+  'Pod',
+  'Job',
+  'CronJob',
+]);
 const OPERATIONS = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']);
 const RULE_ID = /^GRA\d{3}$/;
 
@@ -23,7 +33,9 @@ export const operationLabel = (o: string): string => (OPERATIONS.has(o) ? o : 'o
 export const ruleLabel = (r: string): string => (RULE_ID.test(r) ? r : 'other');
 
 /** Sub-millisecond for the offline path, seconds for a slow dependency near the apiserver's timeout. */
-const REVIEW_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const REVIEW_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
 const DEP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 /** What the GitLab verifier exposes (src/gitlab/verifier.ts); structural so metrics need not import it. */
@@ -145,13 +157,22 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   const ruleChildren = new Map<string, ReturnType<typeof findings.labels>>();
 
   const observer: ServerObserver = {
-    review(webhook: Webhook, outcome: ReviewOutcome, seconds: number, kind: string, operation: string) {
+    review(
+      webhook: Webhook,
+      outcome: ReviewOutcome,
+      seconds: number,
+      kind: string,
+      operation: string,
+    ) {
       const k = kindLabel(kind);
       const op = operationLabel(operation);
       const key = `${webhook}|${k}|${op}|${outcome.decision}|${outcome.mode}`;
       let ch = children.get(key);
       if (!ch) {
-        ch = { c: requests.labels(webhook, k, op, outcome.decision, outcome.mode), h: duration.labels(webhook, k, op, outcome.decision, outcome.mode) };
+        ch = {
+          c: requests.labels(webhook, k, op, outcome.decision, outcome.mode),
+          h: duration.labels(webhook, k, op, outcome.decision, outcome.mode),
+        };
         children.set(key, ch);
       }
       ch.c.inc();
@@ -170,7 +191,9 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       budgetExceeded.labels(dep).inc();
     },
     reviewCut(webhook: Webhook, why: string) {
-      reviewsCut.labels(webhook, ['time', 'deadline', 'memory', 'crashed'].includes(why) ? why : 'other').inc();
+      reviewsCut
+        .labels(webhook, ['time', 'deadline', 'memory', 'crashed'].includes(why) ? why : 'other')
+        .inc();
     },
   };
 
@@ -187,21 +210,24 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     observer,
     instrumentLookups(l) {
       const count = (t0: number, r: Awaited<ReturnType<Lookups['resolve']>>): void => {
-          let outcome: 'ok' | 'partial' | 'error' | undefined;
-          if (r.resolved) {
-            outcome = 'ok';
-            for (const [kind, map] of [['ConfigMap', r.resolved.configMaps], ['Secret', r.resolved.secrets]] as const) {
-              for (const v of map.values()) {
-                const result = typeof v === 'object' ? 'found' : v;
-                if (result !== 'found') outcome = 'partial';
-                lookupObjects.labels(kind, result).inc();
-              }
+        let outcome: 'ok' | 'partial' | 'error' | undefined;
+        if (r.resolved) {
+          outcome = 'ok';
+          for (const [kind, map] of [
+            ['ConfigMap', r.resolved.configMaps],
+            ['Secret', r.resolved.secrets],
+          ] as const) {
+            for (const v of map.values()) {
+              const result = typeof v === 'object' ? 'found' : v;
+              if (result !== 'found') outcome = 'partial';
+              lookupObjects.labels(kind, result).inc();
             }
-          } else if (r.warnings.length > 0) {
-            outcome = 'error';
           }
-          // undefined: the workload referenced nothing, so nothing was read
-          if (outcome) lookupDuration.labels(outcome).observe((performance.now() - t0) / 1000);
+        } else if (r.warnings.length > 0) {
+          outcome = 'error';
+        }
+        // undefined: the workload referenced nothing, so nothing was read
+        if (outcome) lookupDuration.labels(outcome).observe((performance.now() - t0) / 1000);
       };
       const out: Lookups = {
         async resolve(obj, namespace, deadline) {

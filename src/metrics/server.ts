@@ -12,7 +12,11 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-export async function startMetricsServer(metrics: Pick<Metrics, 'scrape'>, host: string, port: number): Promise<MetricsServer> {
+export async function startMetricsServer(
+  metrics: Pick<Metrics, 'scrape'>,
+  host: string,
+  port: number,
+): Promise<MetricsServer> {
   const server = http.createServer((req, res) => {
     const p = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET' || p !== '/metrics') {

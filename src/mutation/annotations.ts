@@ -18,7 +18,6 @@ export const RUNNER_KEY_ANNOTATION = `${PREFIX}runner-token-key`;
 /** written by the webhook: what was injected and why */
 export const INJECTED = `${PREFIX}injected`;
 
-
 function annotationsAt(meta: unknown): Record<string, string> {
   if (!isRecord(meta) || !isRecord(meta.annotations)) return {};
   const out: Record<string, string> = {};
@@ -54,7 +53,11 @@ export function tokenSecretRef(obj: unknown): TokenSecretRef | undefined {
   if (!name) return undefined;
   const reg = a[REGISTRATION_KEY_ANNOTATION]?.trim();
   const run = a[RUNNER_KEY_ANNOTATION]?.trim();
-  const ref: TokenSecretRef = { name, registrationKey: reg || CHART_KEYS.registrationToken, runnerKey: run || CHART_KEYS.runnerToken };
+  const ref: TokenSecretRef = {
+    name,
+    registrationKey: reg || CHART_KEYS.registrationToken,
+    runnerKey: run || CHART_KEYS.runnerToken,
+  };
   // Naming exactly one key is how a user says which flow they want without the webhook
   // having to read the Secret.
   if (reg && !run) ref.explicitKey = 'registration';

@@ -19,8 +19,6 @@ export function pointer(segments: readonly (string | number)[]): string {
   return segments.map((s) => `/${escapeSegment(s)}`).join('');
 }
 
-
-
 /**
  * Collects operations and keeps a view of what they create, so "create the parent when missing"
  * is decided against the object as patched so far, not as sent.
@@ -38,7 +36,8 @@ export class PatchBuilder {
     let cur: unknown = this.doc;
     for (const s of segs) {
       if (Array.isArray(cur)) cur = cur[Number(s)];
-      else if (isRecord(cur)) cur = Object.prototype.hasOwnProperty.call(cur, String(s)) ? cur[String(s)] : undefined;
+      else if (isRecord(cur))
+        cur = Object.prototype.hasOwnProperty.call(cur, String(s)) ? cur[String(s)] : undefined;
       else return undefined;
     }
     return cur ?? undefined;
@@ -65,7 +64,8 @@ export class PatchBuilder {
     const segs = [...parent, key];
     for (let i = 1; i < segs.length; i++) {
       const v = this.at(segs.slice(0, i));
-      if (isRecord(v) || (Array.isArray(v) && i < segs.length - 1 && typeof segs[i] === 'number')) continue;
+      if (isRecord(v) || (Array.isArray(v) && i < segs.length - 1 && typeof segs[i] === 'number'))
+        continue;
       let nested: unknown = value;
       for (let j = segs.length - 1; j >= i; j--) nested = { [String(segs[j])]: nested };
       this.ops.push({ op: 'add', path: pointer(segs.slice(0, i)), value: nested });

@@ -13,7 +13,13 @@ import {
 } from '../rules/mutation/rules.js';
 import { classifyToken, isPlaceholderLike, isRealToken } from '../tokens/index.js';
 import { analyzeWorkload, getPodSpec, runProvenance } from '../workload/index.js';
-import type { ContainerAnalysis, EnvEntry, MountInfo, ResolvedRefs, WorkloadAnalysis } from '../workload/types.js';
+import type {
+  ContainerAnalysis,
+  EnvEntry,
+  MountInfo,
+  ResolvedRefs,
+  WorkloadAnalysis,
+} from '../workload/types.js';
 import {
   INJECTED as INJECTED_ANNOTATION,
   TOKEN_SECRET,
@@ -88,16 +94,15 @@ interface TokenPlan {
   sourceText: string;
 }
 
-
 function arr(x: unknown): unknown[] {
   return Array.isArray(x) ? x : [];
 }
 
-
 // Env the init step must not inherit from the runner container: the token slots (it gets its
 // own), the options reserved to the server with an authentication token (fatal to `register`,
 // facts §2), and the file options the script sets by flag.
-const ENV_NOT_COPIED = /^(REGISTRATION_TOKEN|CI_SERVER_TOKEN|REGISTER_.*|RUNNER_TAG_LIST|CONFIG_FILE|TEMPLATE_CONFIG_FILE)$/;
+const ENV_NOT_COPIED =
+  /^(REGISTRATION_TOKEN|CI_SERVER_TOKEN|REGISTER_.*|RUNNER_TAG_LIST|CONFIG_FILE|TEMPLATE_CONFIG_FILE)$/;
 
 /** Proxy settings: `register` must reach GitLab the way `run` does (docs/mutation.md). */
 const PROXY_ENV = /^(https?|no|all|ftp)_proxy$/i;
@@ -114,7 +119,9 @@ function proxyHasCredentials(value: string): boolean {
  * a literal URL with `user:pass@` is not copied (it would put the password in a second place; put
  * it in a Secret and reference it). Returns undefined when the entry is not a proxy setting.
  */
-function proxyEnv(e: Record<string, unknown> & { name: string }): Record<string, unknown> | null | undefined {
+function proxyEnv(
+  e: Record<string, unknown> & { name: string },
+): Record<string, unknown> | null | undefined {
   if (!PROXY_ENV.test(e.name)) return undefined;
   if (typeof e.value === 'string') return proxyHasCredentials(e.value) ? null : structuredClone(e);
   if (isRecord(e.valueFrom) && e.valueFrom.secretKeyRef !== undefined) return structuredClone(e);
@@ -142,8 +149,16 @@ function copiedEnv(container: Record<string, unknown>): Record<string, unknown>[
   return out;
 }
 
-function secretKeyEnv(name: string, secret: string, key: string, optional: boolean): Record<string, unknown> {
-  return { name, valueFrom: { secretKeyRef: { name: secret, key, ...(optional ? { optional: true } : {}) } } };
+function secretKeyEnv(
+  name: string,
+  secret: string,
+  key: string,
+  optional: boolean,
+): Record<string, unknown> {
+  return {
+    name,
+    valueFrom: { secretKeyRef: { name: secret, key, ...(optional ? { optional: true } : {}) } },
+  };
 }
 
 /** The token source, or a reason to stop. */
@@ -151,15 +166,34 @@ function planToken(
   obj: unknown,
   c: ContainerAnalysis,
   resolved: ResolvedRefs | undefined,
-): { ok: true; plan: TokenPlan } | { ok: false; reason: 'none' } | { ok: false; reason: 'bad'; text: string } {
+):
+  | { ok: true; plan: TokenPlan }
+  | { ok: false; reason: 'none' }
+  | { ok: false; reason: 'bad'; text: string } {
   const ts = tokenSecretRef(obj);
   if (ts) {
     const srcText = `Secret ${ts.name}`;
     if (ts.explicitKey === 'registration') {
-      return { ok: true, plan: { env: [secretKeyEnv(TOKEN_ENV.registration, ts.name, ts.registrationKey, false)], flows: ['registration'], text: `registration token from ${srcText} key ${ts.registrationKey}`, sourceText: srcText } };
+      return {
+        ok: true,
+        plan: {
+          env: [secretKeyEnv(TOKEN_ENV.registration, ts.name, ts.registrationKey, false)],
+          flows: ['registration'],
+          text: `registration token from ${srcText} key ${ts.registrationKey}`,
+          sourceText: srcText,
+        },
+      };
     }
     if (ts.explicitKey === 'runner') {
-      return { ok: true, plan: { env: [secretKeyEnv(TOKEN_ENV.auth, ts.name, ts.runnerKey, false)], flows: ['authentication'], text: `authentication token from ${srcText} key ${ts.runnerKey}`, sourceText: srcText } };
+      return {
+        ok: true,
+        plan: {
+          env: [secretKeyEnv(TOKEN_ENV.auth, ts.name, ts.runnerKey, false)],
+          flows: ['authentication'],
+          text: `authentication token from ${srcText} key ${ts.runnerKey}`,
+          sourceText: srcText,
+        },
+      };
     }
     // present only when the lookups were allowed to read Secrets (settings.kube.readSecrets)
     const data = resolved?.secrets.get(ts.name);
@@ -169,22 +203,55 @@ function planToken(
       const reg = (data[ts.registrationKey] ?? '').trim();
       if (run) {
         const k = classifyToken(run).cls.kind;
-        if (k === 'registration' || k === 'other-gitlab') return { ok: false, reason: 'bad', text: `${srcText} key ${ts.runnerKey} does not hold an authentication token` };
-        return { ok: true, plan: { env: [secretKeyEnv(TOKEN_ENV.auth, ts.name, ts.runnerKey, false)], flows: ['authentication'], text: `authentication token from ${srcText} key ${ts.runnerKey}`, sourceText: srcText } };
+        if (k === 'registration' || k === 'other-gitlab')
+          return {
+            ok: false,
+            reason: 'bad',
+            text: `${srcText} key ${ts.runnerKey} does not hold an authentication token`,
+          };
+        return {
+          ok: true,
+          plan: {
+            env: [secretKeyEnv(TOKEN_ENV.auth, ts.name, ts.runnerKey, false)],
+            flows: ['authentication'],
+            text: `authentication token from ${srcText} key ${ts.runnerKey}`,
+            sourceText: srcText,
+          },
+        };
       }
       if (reg) {
         const k = classifyToken(reg).cls.kind;
-        if (k === 'auth' || k === 'other-gitlab') return { ok: false, reason: 'bad', text: `${srcText} key ${ts.registrationKey} does not hold a registration token` };
-        return { ok: true, plan: { env: [secretKeyEnv(TOKEN_ENV.registration, ts.name, ts.registrationKey, false)], flows: ['registration'], text: `registration token from ${srcText} key ${ts.registrationKey}`, sourceText: srcText } };
+        if (k === 'auth' || k === 'other-gitlab')
+          return {
+            ok: false,
+            reason: 'bad',
+            text: `${srcText} key ${ts.registrationKey} does not hold a registration token`,
+          };
+        return {
+          ok: true,
+          plan: {
+            env: [secretKeyEnv(TOKEN_ENV.registration, ts.name, ts.registrationKey, false)],
+            flows: ['registration'],
+            text: `registration token from ${srcText} key ${ts.registrationKey}`,
+            sourceText: srcText,
+          },
+        };
       }
-      return { ok: false, reason: 'bad', text: `${srcText} has neither ${ts.runnerKey} nor ${ts.registrationKey} set` };
+      return {
+        ok: false,
+        reason: 'bad',
+        text: `${srcText} has neither ${ts.runnerKey} nor ${ts.registrationKey} set`,
+      };
     }
     // Not read (the default: no Secret access): both chart keys, optional, and the script takes
     // whichever is non-empty, an authentication token first. The key name decides the flow.
     return {
       ok: true,
       plan: {
-        env: [secretKeyEnv(TOKEN_ENV.auth, ts.name, ts.runnerKey, true), secretKeyEnv(TOKEN_ENV.registration, ts.name, ts.registrationKey, true)],
+        env: [
+          secretKeyEnv(TOKEN_ENV.auth, ts.name, ts.runnerKey, true),
+          secretKeyEnv(TOKEN_ENV.registration, ts.name, ts.registrationKey, true),
+        ],
         flows: ['authentication', 'registration'],
         text: `token from ${srcText} (key ${ts.runnerKey}, else ${ts.registrationKey})`,
         sourceText: srcText,
@@ -194,7 +261,8 @@ function planToken(
   // Implicit: the runner container already gets a token slot from a Secret.
   const implicit = c.env.filter(
     (e): e is EnvEntry & { source: { type: 'secretKeyRef'; name: string; key: string } } =>
-      (e.name === TOKEN_ENV.registration || e.name === TOKEN_ENV.auth) && e.source.type === 'secretKeyRef',
+      (e.name === TOKEN_ENV.registration || e.name === TOKEN_ENV.auth) &&
+      e.source.type === 'secretKeyRef',
   );
   if (implicit.length === 0) return { ok: false, reason: 'none' };
   const env: Record<string, unknown>[] = [];
@@ -203,8 +271,18 @@ function planToken(
   for (const e of implicit) {
     // The chart's key names tell the kind; the wrong slot is denied by the validating rules
     // (GRA204) and must not be copied into a registration step.
-    if (e.name === TOKEN_ENV.auth && e.source.key === CHART_KEYS.registrationToken) return { ok: false, reason: 'bad', text: `CI_SERVER_TOKEN comes from key ${CHART_KEYS.registrationToken}` };
-    if (e.name === TOKEN_ENV.registration && e.source.key === CHART_KEYS.runnerToken) return { ok: false, reason: 'bad', text: `REGISTRATION_TOKEN comes from key ${CHART_KEYS.runnerToken}` };
+    if (e.name === TOKEN_ENV.auth && e.source.key === CHART_KEYS.registrationToken)
+      return {
+        ok: false,
+        reason: 'bad',
+        text: `CI_SERVER_TOKEN comes from key ${CHART_KEYS.registrationToken}`,
+      };
+    if (e.name === TOKEN_ENV.registration && e.source.key === CHART_KEYS.runnerToken)
+      return {
+        ok: false,
+        reason: 'bad',
+        text: `REGISTRATION_TOKEN comes from key ${CHART_KEYS.runnerToken}`,
+      };
     env.push(secretKeyEnv(e.name, e.source.name, e.source.key, e.source.optional === true));
     flows.push(e.name === TOKEN_ENV.auth ? 'authentication' : 'registration');
     parts.push(`${e.name} from Secret ${e.source.name} key ${e.source.key}`);
@@ -219,7 +297,9 @@ function uniqueName(base: string, taken: Set<string>): string {
 }
 
 function isOurs(c: unknown): boolean {
-  return isRecord(c) && arr(c.command).some((w) => typeof w === 'string' && w.includes(SCRIPT_MARK));
+  return (
+    isRecord(c) && arr(c.command).some((w) => typeof w === 'string' && w.includes(SCRIPT_MARK))
+  );
 }
 
 /**
@@ -232,22 +312,43 @@ function isOurs(c: unknown): boolean {
 function buildRepair(t: RepairTarget): InjectionPlan {
   const { obj, init, spec, podSegs, runner, ref } = t;
   const first = arr(init.volumeMounts)[0];
-  if (!runner || !isRecord(first) || typeof first.name !== 'string' || typeof first.mountPath !== 'string') {
+  if (
+    !runner ||
+    !isRecord(first) ||
+    typeof first.name !== 'string' ||
+    typeof first.mountPath !== 'string'
+  ) {
     return { action: 'none', reason: 'already-injected', findings: [] };
   }
   const volumeName = first.name;
   const configDir = posix.normalize(first.mountPath);
   const b = new PatchBuilder(obj);
-  if (!arr(spec.volumes).some((v) => isRecord(v) && v.name === volumeName)) b.append([...podSegs, 'volumes'], { name: volumeName, emptyDir: {} });
+  if (!arr(spec.volumes).some((v) => isRecord(v) && v.name === volumeName))
+    b.append([...podSegs, 'volumes'], { name: volumeName, emptyDir: {} });
   const loc = runner.runConfig;
-  if (loc?.mount && loc.mount.name !== volumeName && posix.dirname(posix.normalize(loc.path)) === configDir) {
-    b.replace([...podSegs, 'containers', runner.index, 'volumeMounts', loc.mount.index], { name: volumeName, mountPath: configDir });
+  if (
+    loc?.mount &&
+    loc.mount.name !== volumeName &&
+    posix.dirname(posix.normalize(loc.path)) === configDir
+  ) {
+    b.replace([...podSegs, 'containers', runner.index, 'volumeMounts', loc.mount.index], {
+      name: volumeName,
+      mountPath: configDir,
+    });
   }
   if (b.ops.length === 0) return { action: 'none', reason: 'already-injected', findings: [] };
   return {
     action: 'patch',
     patch: b.ops,
-    findings: [makeFinding(INJECTED, { summary: `restored the writable config volume ${volumeName} at ${configDir} that a re-apply had reverted` }, { object: ref })],
+    findings: [
+      makeFinding(
+        INJECTED,
+        {
+          summary: `restored the writable config volume ${volumeName} at ${configDir} that a re-apply had reverted`,
+        },
+        { object: ref },
+      ),
+    ],
   };
 }
 
@@ -305,7 +406,11 @@ export function buildPatch(target: InjectionTarget): InjectionPlan {
  * cannot (with a finding when the user asked for injection) or the target buildPatch works on.
  */
 export function injectionEligibility(obj: unknown, opts: PlanOptions): Eligibility {
-  const none = (reason: SkipReason, findings: Finding[] = []): Eligibility => ({ eligible: false, reason, findings });
+  const none = (reason: SkipReason, findings: Finding[] = []): Eligibility => ({
+    eligible: false,
+    reason,
+    findings,
+  });
   if (!WORKLOAD_KINDS.has(opts.kind) || !isRecord(obj)) return none('not-a-workload');
   const ref = refOf(obj, opts.kind, opts.namespace ? { namespace: opts.namespace } : {});
   const at = (extra: Omit<Location, 'object'> = {}): Location => ({ object: ref, ...extra });
@@ -323,17 +428,38 @@ export function injectionEligibility(obj: unknown, opts: PlanOptions): Eligibili
   const ps = getPodSpec(viewed);
   if (!ps) return none('not-a-workload');
   const spec = ps.spec;
-  const runIdx = a.containers.map((c, i) => ({ c, i })).filter(({ c }) => c.role === 'container' && c.runConfig && c.invocations.some((v) => v.subcommand === 'run'));
-  const existing = arr(spec.initContainers).find((c) => isRecord(c) && c.name === INIT_CONTAINER_NAME);
+  const runIdx = a.containers
+    .map((c, i) => ({ c, i }))
+    .filter(
+      ({ c }) =>
+        c.role === 'container' && c.runConfig && c.invocations.some((v) => v.subcommand === 'run'),
+    );
+  const existing = arr(spec.initContainers).find(
+    (c) => isRecord(c) && c.name === INIT_CONTAINER_NAME,
+  );
   if (existing !== undefined) {
     if (!isOurs(existing)) return none('registers-already');
     const runner = runIdx.length === 1 ? runIdx[0]!.c : undefined;
-    return { eligible: true, target: { kind: 'repair', obj, ref, init: existing as Record<string, unknown>, spec, podSegs, runner } };
+    return {
+      eligible: true,
+      target: {
+        kind: 'repair',
+        obj,
+        ref,
+        init: existing as Record<string, unknown>,
+        spec,
+        podSegs,
+        runner,
+      },
+    };
   }
   if (runIdx.length === 0) return none('no-run');
   const hasAnnotation = tokenSecretRef(obj) !== undefined;
   const unsupported = (reason: string): Eligibility =>
-    none('unsupported', hasAnnotation ? [makeFinding(NOT_INJECTED_UNSUPPORTED, { reason }, at())] : []);
+    none(
+      'unsupported',
+      hasAnnotation ? [makeFinding(NOT_INJECTED_UNSUPPORTED, { reason }, at())] : [],
+    );
   if (runIdx.length > 1) return unsupported('more than one container runs `gitlab-runner run`');
   const { c, i: ci } = runIdx[0]!;
   const prov = runProvenance(a, ci);
@@ -343,21 +469,54 @@ export function injectionEligibility(obj: unknown, opts: PlanOptions): Eligibili
 
   const sources = a.referencedConfigSources.filter((s) => s.container === ci && s.via === 'mount');
   const loc = c.runConfig!;
-  if (sources.length !== 1 || !loc.mount || !loc.mount.volume || loc.volumePath === undefined || loc.volumePath === '') return none('no-config-source');
+  if (
+    sources.length !== 1 ||
+    !loc.mount ||
+    !loc.mount.volume ||
+    loc.volumePath === undefined ||
+    loc.volumePath === ''
+  )
+    return none('no-config-source');
   const src = sources[0]!;
   const sourceText = `${src.kind} ${src.name} key ${src.key}`;
 
   // The config content decides whether registration is needed at all.
   if (!opts.resolved) {
-    return none('no-lookups', hasAnnotation ? [makeFinding(NOT_INJECTED_NO_LOOKUPS, {}, at({ field: `metadata.annotations[${TOKEN_SECRET}]` }))] : []);
+    return none(
+      'no-lookups',
+      hasAnnotation
+        ? [
+            makeFinding(
+              NOT_INJECTED_NO_LOOKUPS,
+              {},
+              at({ field: `metadata.annotations[${TOKEN_SECRET}]` }),
+            ),
+          ]
+        : [],
+    );
   }
-  const data = (src.kind === 'ConfigMap' ? opts.resolved.configMaps : opts.resolved.secrets).get(src.name);
+  const data = (src.kind === 'ConfigMap' ? opts.resolved.configMaps : opts.resolved.secrets).get(
+    src.name,
+  );
   const lookupFailed = (reason: string): Eligibility => {
-    const hasImplicit = c.env.some((e) => (e.name === TOKEN_ENV.registration || e.name === TOKEN_ENV.auth) && e.source.type === 'secretKeyRef');
-    return none('lookup-failed', hasAnnotation || hasImplicit ? [makeFinding(NOT_INJECTED_LOOKUP, { reason }, at({ dataKey: src.key }))] : []);
+    const hasImplicit = c.env.some(
+      (e) =>
+        (e.name === TOKEN_ENV.registration || e.name === TOKEN_ENV.auth) &&
+        e.source.type === 'secretKeyRef',
+    );
+    return none(
+      'lookup-failed',
+      hasAnnotation || hasImplicit
+        ? [makeFinding(NOT_INJECTED_LOOKUP, { reason }, at({ dataKey: src.key }))]
+        : [],
+    );
   };
   if (data === undefined) {
-    return lookupFailed(src.kind === 'Secret' ? `${sourceText} is a Secret, read only with GRA_KUBE_READ_SECRETS=true` : `${sourceText} was not read`);
+    return lookupFailed(
+      src.kind === 'Secret'
+        ? `${sourceText} is a Secret, read only with GRA_KUBE_READ_SECRETS=true`
+        : `${sourceText} was not read`,
+    );
   }
   if (typeof data === 'string') return lookupFailed(`${sourceText}: ${data}`);
   const text = data[src.key];
@@ -370,7 +529,10 @@ export function injectionEligibility(obj: unknown, opts: PlanOptions): Eligibili
     return isPlaceholderLike(classifyToken(r.token).cls);
   });
   if (needy.length === 0) return none('not-needed');
-  if (needy.length !== parsed.runners.length) return unsupported(`${sourceText} mixes [[runners]] with and without a token; registering all would replace the working ones`);
+  if (needy.length !== parsed.runners.length)
+    return unsupported(
+      `${sourceText} mixes [[runners]] with and without a token; registering all would replace the working ones`,
+    );
   const first = needy[0]!;
   const why = `${sourceText}: [[runners]] #${first.index}${first.name !== undefined ? ` "${first.name}"` : ''} has ${first.token === undefined || first.token.trim() === '' ? 'no token' : 'a placeholder token'}${parsed.runners.length > 1 ? ` (and ${parsed.runners.length - 1} more)` : ''}`;
 
@@ -378,13 +540,30 @@ export function injectionEligibility(obj: unknown, opts: PlanOptions): Eligibili
   if (!token.ok) {
     if (token.reason === 'none') {
       const runnerText = `${sourceText} [[runners]] #${first.index}${first.name !== undefined ? ` "${first.name}"` : ''}`;
-      return none('no-token-source', [makeFinding(NOT_INJECTED_NO_TOKEN_SOURCE, { runner: runnerText }, at({ dataKey: src.key, runner: { index: first.index, ...(first.name !== undefined ? { name: first.name } : {}) } }))]);
+      return none('no-token-source', [
+        makeFinding(
+          NOT_INJECTED_NO_TOKEN_SOURCE,
+          { runner: runnerText },
+          at({
+            dataKey: src.key,
+            runner: {
+              index: first.index,
+              ...(first.name !== undefined ? { name: first.name } : {}),
+            },
+          }),
+        ),
+      ]);
     }
-    return none('unsupported', [makeFinding(NOT_INJECTED_UNSUPPORTED, { reason: token.text }, at())]);
+    return none('unsupported', [
+      makeFinding(NOT_INJECTED_UNSUPPORTED, { reason: token.text }, at()),
+    ]);
   }
 
   const split = verifySplit(text);
-  if (!split.ok) return none('unsafe-split', [makeFinding(NOT_INJECTED_UNSAFE_SPLIT, { reason: split.reason }, at({ dataKey: src.key }))]);
+  if (!split.ok)
+    return none('unsafe-split', [
+      makeFinding(NOT_INJECTED_UNSAFE_SPLIT, { reason: split.reason }, at({ dataKey: src.key })),
+    ]);
 
   return {
     eligible: true,
@@ -425,29 +604,49 @@ function buildInjection(t: InjectTarget): InjectionPlan {
   if (!image) return unsupported('the runner container has no image');
   const configPath = posix.normalize(loc.path);
   const configDir = posix.dirname(configPath);
-  if (!configPath.startsWith('/') || configDir === '/') return unsupported(`the config path ${configPath} is not in a directory of its own`);
+  if (!configPath.startsWith('/') || configDir === '/')
+    return unsupported(`the config path ${configPath} is not in a directory of its own`);
   const mounts = arr(runner.volumeMounts);
   const mountIdx = c.mounts.find((m) => m === loc.mount)?.index ?? loc.mount.index;
-  const otherMounts = mounts.filter((m, j) => j !== mountIdx && isRecord(m)) as Record<string, unknown>[];
-  if (otherMounts.some((m) => typeof m.mountPath === 'string' && posix.normalize(m.mountPath) === configDir)) {
+  const otherMounts = mounts.filter((m, j) => j !== mountIdx && isRecord(m)) as Record<
+    string,
+    unknown
+  >[];
+  if (
+    otherMounts.some(
+      (m) => typeof m.mountPath === 'string' && posix.normalize(m.mountPath) === configDir,
+    )
+  ) {
     return unsupported(`another volume is mounted at ${configDir} already`);
   }
   const volumes = arr(spec.volumes).filter(isRecord);
   const volumeName = uniqueName(WRITABLE_VOLUME, new Set(volumes.map((v) => String(v.name))));
   const usedPaths = otherMounts.map((m) => String(m.mountPath ?? ''));
-  const tplMount = TEMPLATE_MOUNT_CANDIDATES.find((p) => p !== configDir && !usedPaths.some((u) => u === p || u.startsWith(`${p}/`) || p.startsWith(`${u}/`)));
+  const tplMount = TEMPLATE_MOUNT_CANDIDATES.find(
+    (p) =>
+      p !== configDir &&
+      !usedPaths.some((u) => u === p || u.startsWith(`${p}/`) || p.startsWith(`${u}/`)),
+  );
   if (!tplMount) return unsupported('no free path to mount the config template at');
   const templatePath = posix.join(tplMount, loc.volumePath);
 
-  const script = registerScript({ configPath, templatePath, tokenSourceText: token.plan.sourceText });
+  const script = registerScript({
+    configPath,
+    templatePath,
+    tokenSourceText: token.plan.sourceText,
+  });
   const init: Record<string, unknown> = {
     name: INIT_CONTAINER_NAME,
     image,
-    ...(typeof runner.imagePullPolicy === 'string' ? { imagePullPolicy: runner.imagePullPolicy } : {}),
+    ...(typeof runner.imagePullPolicy === 'string'
+      ? { imagePullPolicy: runner.imagePullPolicy }
+      : {}),
     command: ['/bin/sh', '-c', script],
     env: [...copiedEnv(runner), ...token.plan.env],
     ...(isRecord(runner.resources) ? { resources: structuredClone(runner.resources) } : {}),
-    ...(isRecord(runner.securityContext) ? { securityContext: structuredClone(runner.securityContext) } : {}),
+    ...(isRecord(runner.securityContext)
+      ? { securityContext: structuredClone(runner.securityContext) }
+      : {}),
     volumeMounts: [
       { name: volumeName, mountPath: configDir },
       { name: loc.mount.name, mountPath: tplMount, readOnly: true },
@@ -459,16 +658,27 @@ function buildInjection(t: InjectTarget): InjectionPlan {
   const b = new PatchBuilder(obj);
   b.append([...podSegs, 'volumes'], { name: volumeName, emptyDir: {} });
   b.append([...podSegs, 'initContainers'], init);
-  b.replace([...podSegs, 'containers', c.index, 'volumeMounts', mountIdx], { name: volumeName, mountPath: configDir });
+  b.replace([...podSegs, 'containers', c.index, 'volumeMounts', mountIdx], {
+    name: volumeName,
+    mountPath: configDir,
+  });
 
   const registration = token.plan.flows.includes('registration');
   let preStop = false;
   if (registration) {
     const lifecycle = runner.lifecycle;
     if (isRecord(lifecycle) && lifecycle.preStop !== undefined && lifecycle.preStop !== null) {
-      findings.push(makeFinding(INJECTED_WITHOUT_PRESTOP, {}, at({ field: `${a.fieldPrefix}.containers[${c.index}].lifecycle.preStop` })));
+      findings.push(
+        makeFinding(
+          INJECTED_WITHOUT_PRESTOP,
+          {},
+          at({ field: `${a.fieldPrefix}.containers[${c.index}].lifecycle.preStop` }),
+        ),
+      );
     } else {
-      b.setKey([...podSegs, 'containers', c.index, 'lifecycle'], 'preStop', { exec: { command: preStopCommand(configPath) } });
+      b.setKey([...podSegs, 'containers', c.index, 'lifecycle'], 'preStop', {
+        exec: { command: preStopCommand(configPath) },
+      });
       preStop = true;
     }
   }

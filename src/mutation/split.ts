@@ -56,7 +56,9 @@ export function splitConfig(text: string): SplitResult {
 /** First `KEY = "value"` among a runner template's own keys (before its first sub-table), as the script's sed reads it. */
 export function scriptValue(runnerText: string, key: string): string | undefined {
   const ls = lines(runnerText);
-  const re = new RegExp(`^[ \\t\\r\\f\\v]*${key}[ \\t\\r\\f\\v]*=[ \\t\\r\\f\\v]*"([^"]*)"[\\s\\S]*$`);
+  const re = new RegExp(
+    `^[ \\t\\r\\f\\v]*${key}[ \\t\\r\\f\\v]*=[ \\t\\r\\f\\v]*"([^"]*)"[\\s\\S]*$`,
+  );
   for (let i = 1; i < ls.length; i++) {
     const l = ls[i]!;
     if (/^[ \t\r\f\v]*\[/.test(l)) break;
@@ -68,10 +70,14 @@ export function scriptValue(runnerText: string, key: string): string | undefined
 
 function canon(v: unknown): string {
   // @iarna/toml gives a BigInt for integers above 2^53, which JSON.stringify refuses.
-  return JSON.stringify(v, (_k, x: unknown) => (x instanceof Date ? `date:${x.toISOString()}` : typeof x === 'bigint' ? `bigint:${x}` : x));
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x instanceof Date ? `date:${x.toISOString()}` : typeof x === 'bigint' ? `bigint:${x}` : x,
+  );
 }
 
-export type SplitCheck = { ok: true; split: SplitResult; runners: { url: string; executor: string; name?: string }[] } | { ok: false; reason: string };
+export type SplitCheck =
+  | { ok: true; split: SplitResult; runners: { url: string; executor: string; name?: string }[] }
+  | { ok: false; reason: string };
 
 /**
  * Does the script's split of `text` reproduce the file exactly (globals, and each runner), and
@@ -88,21 +94,39 @@ export function verifySplit(text: string): SplitCheck {
   // gitlab-runner also reads `[[RUNNERS]]`, `[["runnerſ"]]`, `runners = [{…}]`; the script's
   // split knows only `[[runners]]` headers, so anything else is no safe split
   const other = keysForField(whole, 'runners').find((k) => k !== 'runners');
-  if (other !== undefined) return { ok: false, reason: `it names the runners list ${JSON.stringify(other)}, and the init step only splits at \`[[runners]]\` headers` };
-  if (whole.runners !== undefined && !Array.isArray(whole.runners)) return { ok: false, reason: '`runners` is not a list of [[runners]] tables' };
-  const wholeRunners = Array.isArray(whole.runners) ? (whole.runners as Record<string, unknown>[]) : [];
+  if (other !== undefined)
+    return {
+      ok: false,
+      reason: `it names the runners list ${JSON.stringify(other)}, and the init step only splits at \`[[runners]]\` headers`,
+    };
+  if (whole.runners !== undefined && !Array.isArray(whole.runners))
+    return { ok: false, reason: '`runners` is not a list of [[runners]] tables' };
+  const wholeRunners = Array.isArray(whole.runners)
+    ? (whole.runners as Record<string, unknown>[])
+    : [];
   const { runners: _r, ...wholeGlobals } = whole;
   const split = splitConfig(text);
   if (split.runners.length !== wholeRunners.length) {
-    return { ok: false, reason: `it finds ${split.runners.length} [[runners]] headers where the TOML has ${wholeRunners.length}` };
+    return {
+      ok: false,
+      reason: `it finds ${split.runners.length} [[runners]] headers where the TOML has ${wholeRunners.length}`,
+    };
   }
   let g: Record<string, unknown>;
   try {
     g = parseToml(split.globals);
   } catch {
-    return { ok: false, reason: 'the global part it cuts out is not valid TOML (a header-like line inside a multi-line string?)' };
+    return {
+      ok: false,
+      reason:
+        'the global part it cuts out is not valid TOML (a header-like line inside a multi-line string?)',
+    };
   }
-  if (canon(g) !== canon(wholeGlobals)) return { ok: false, reason: 'the global part it cuts out differs from the global settings of the file' };
+  if (canon(g) !== canon(wholeGlobals))
+    return {
+      ok: false,
+      reason: 'the global part it cuts out differs from the global settings of the file',
+    };
   const info: { url: string; executor: string; name?: string }[] = [];
   for (let i = 0; i < split.runners.length; i++) {
     const piece = split.runners[i]!;
@@ -110,24 +134,43 @@ export function verifySplit(text: string): SplitCheck {
     try {
       p = parseToml(piece);
     } catch {
-      return { ok: false, reason: `the template it cuts out for [[runners]] #${i} is not valid TOML` };
+      return {
+        ok: false,
+        reason: `the template it cuts out for [[runners]] #${i} is not valid TOML`,
+      };
     }
     const pr = Array.isArray(p.runners) ? (p.runners as unknown[]) : [];
     if (Object.keys(p).length !== 1 || pr.length !== 1 || canon(pr[0]) !== canon(wholeRunners[i])) {
-      return { ok: false, reason: `the template it cuts out for [[runners]] #${i} differs from that runner in the file` };
+      return {
+        ok: false,
+        reason: `the template it cuts out for [[runners]] #${i} differs from that runner in the file`,
+      };
     }
     const entry = wholeRunners[i]!;
     const url = scriptValue(piece, 'url');
     const executor = scriptValue(piece, 'executor');
     const name = scriptValue(piece, 'name');
     if (typeof entry.url !== 'string' || entry.url === '' || url !== entry.url) {
-      return { ok: false, reason: `[[runners]] #${i} needs url = "https://…" as a basic string before its sub-tables (register takes --url from it)` };
+      return {
+        ok: false,
+        reason: `[[runners]] #${i} needs url = "https://…" as a basic string before its sub-tables (register takes --url from it)`,
+      };
     }
-    if (typeof entry.executor !== 'string' || entry.executor === '' || executor !== entry.executor) {
-      return { ok: false, reason: `[[runners]] #${i} needs executor = "…" as a basic string before its sub-tables (register takes --executor from it)` };
+    if (
+      typeof entry.executor !== 'string' ||
+      entry.executor === '' ||
+      executor !== entry.executor
+    ) {
+      return {
+        ok: false,
+        reason: `[[runners]] #${i} needs executor = "…" as a basic string before its sub-tables (register takes --executor from it)`,
+      };
     }
     if (entry.name !== undefined && name !== entry.name) {
-      return { ok: false, reason: `[[runners]] #${i} has a name the script cannot read (write name = "…" before its sub-tables)` };
+      return {
+        ok: false,
+        reason: `[[runners]] #${i} has a name the script cannot read (write name = "…" before its sub-tables)`,
+      };
     }
     info.push({ url, executor, ...(name !== undefined ? { name } : {}) });
   }

@@ -1,4 +1,9 @@
-import { describeLocation, formatDenial, formatWarning, sanitizeWarning } from '../findings/format.js';
+import {
+  describeLocation,
+  formatDenial,
+  formatWarning,
+  sanitizeWarning,
+} from '../findings/format.js';
 import type { Finding, ObjectRef, Severity } from '../findings/types.js';
 import type { Mode } from './mode.js';
 
@@ -26,7 +31,12 @@ export function findingOutcome(severity: Severity, mode: Mode): Severity {
   return severity === 'deny' && mode !== 'enforce' ? 'warn' : severity;
 }
 
-export function decide(object: ObjectRef, findings: readonly Finding[], mode: Mode, extraWarnings: readonly string[] = []): Verdict {
+export function decide(
+  object: ObjectRef,
+  findings: readonly Finding[],
+  mode: Mode,
+  extraWarnings: readonly string[] = [],
+): Verdict {
   const extra = extraWarnings.map(sanitizeWarning);
   if (mode === 'audit') {
     const shown = findings.filter((f) => f.severity !== 'info');
@@ -37,14 +47,21 @@ export function decide(object: ObjectRef, findings: readonly Finding[], mode: Mo
       auditAnnotations: {
         findings: [...new Set(shown.map((f) => f.ruleId))].join(','),
         'would-deny': shown.some((f) => f.severity === 'deny') ? 'true' : 'false',
-        detail: shown.map((f) => `${f.ruleId} ${describeLocation(f)}`).join('; ').slice(0, 1000),
+        detail: shown
+          .map((f) => `${f.ruleId} ${describeLocation(f)}`)
+          .join('; ')
+          .slice(0, 1000),
       },
     };
   }
   const denies = findings.filter((f) => findingOutcome(f.severity, mode) === 'deny');
   // In warn mode a deny finding is shown first, as it was the more serious.
-  const warns = [...findings.filter((f) => f.severity === 'deny' && !denies.includes(f)), ...findings.filter((f) => f.severity === 'warn')];
+  const warns = [
+    ...findings.filter((f) => f.severity === 'deny' && !denies.includes(f)),
+    ...findings.filter((f) => f.severity === 'warn'),
+  ];
   const warnings = [...warns.map(formatWarning), ...extra].slice(0, MAX_WARNINGS);
-  if (denies.length > 0) return { decision: 'deny', message: formatDenial(object, denies), warnings };
+  if (denies.length > 0)
+    return { decision: 'deny', message: formatDenial(object, denies), warnings };
   return { decision: warnings.length ? 'warn' : 'allow', warnings };
 }

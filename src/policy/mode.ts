@@ -7,7 +7,6 @@ export function isMode(x: unknown): x is Mode {
   return typeof x === 'string' && (MODES as readonly string[]).includes(x);
 }
 
-
 /**
  * Which mode applies to one object. Precedence (docs/modes.md):
  *  1. the webhook path's mode (`/validate/<mode>`), chosen by the chart through namespaceSelectors on
@@ -26,7 +25,10 @@ export function stricter(a: Mode, b: Mode): Mode {
 export function objectModeAnnotation(obj: unknown): Mode | undefined {
   if (typeof obj !== 'object' || obj === null) return undefined;
   const md = (obj as { metadata?: { annotations?: unknown } }).metadata;
-  const ann = md && typeof md.annotations === 'object' && md.annotations !== null ? (md.annotations as Record<string, unknown>) : undefined;
+  const ann =
+    md && typeof md.annotations === 'object' && md.annotations !== null
+      ? (md.annotations as Record<string, unknown>)
+      : undefined;
   const v = ann ? ann[MODE_ANNOTATION] : undefined;
   return isMode(v) ? v : undefined;
 }

@@ -27,7 +27,6 @@ export function decodeBase64(value: string): string | undefined {
   return Buffer.from(v, 'base64').toString('utf8');
 }
 
-
 /** Own enumerable string-keyed entries; `__proto__` as a key is just a key (JSON.parse makes it an own property). */
 function entries(x: unknown): [string, unknown][] {
   return isRecord(x) ? Object.entries(x) : [];
@@ -40,7 +39,11 @@ export function configMapEntries(obj: Record<string, unknown>): DataEntry[] {
   }
   for (const [key, v] of entries(obj.binaryData)) {
     const text = typeof v === 'string' ? decodeBase64(v) : undefined;
-    out.push({ key, field: `binaryData[${key}]`, ...(text !== undefined ? { text } : { invalidBase64: typeof v === 'string' }) });
+    out.push({
+      key,
+      field: `binaryData[${key}]`,
+      ...(text !== undefined ? { text } : { invalidBase64: typeof v === 'string' }),
+    });
   }
   return out;
 }
@@ -55,11 +58,16 @@ export function secretEntries(obj: Record<string, unknown>): DataEntry[] {
   for (const [key, v] of entries(obj.data)) {
     if (typeof v !== 'string') continue;
     const text = decodeBase64(v);
-    byKey.set(key, { key, field: `data[${key}]`, ...(text !== undefined ? { text } : { invalidBase64: true }) });
+    byKey.set(key, {
+      key,
+      field: `data[${key}]`,
+      ...(text !== undefined ? { text } : { invalidBase64: true }),
+    });
   }
   for (const [key, v] of entries(obj.stringData)) {
     if (typeof v === 'string') byKey.set(key, { key, field: `stringData[${key}]`, text: v });
-    else if (typeof v === 'number' || typeof v === 'boolean') byKey.set(key, { key, field: `stringData[${key}]`, text: String(v) });
+    else if (typeof v === 'number' || typeof v === 'boolean')
+      byKey.set(key, { key, field: `stringData[${key}]`, text: String(v) });
   }
   return [...byKey.values()];
 }

@@ -37,7 +37,11 @@ export interface Evaluation {
   notes?: string[];
 }
 
-const IRRELEVANT: Evaluation = Object.freeze({ relevant: false, findings: [], credentials: [] }) as Evaluation;
+const IRRELEVANT: Evaluation = Object.freeze({
+  relevant: false,
+  findings: [],
+  credentials: [],
+}) as Evaluation;
 
 /**
  * A data key holds a runner config when its name ends in `.toml` and the text is one by
@@ -49,16 +53,27 @@ export function runnerConfigOf(e: DataEntry): ParsedRunnerConfig | undefined {
   return parsed.runnerConfig ? parsed : undefined;
 }
 
-function configFindings(entries: DataEntry[], ref: ObjectRef, storage: ConfigStorage, out: Evaluation): void {
+function configFindings(
+  entries: DataEntry[],
+  ref: ObjectRef,
+  storage: ConfigStorage,
+  out: Evaluation,
+): void {
   for (const e of entries) {
     const parsed = runnerConfigOf(e);
     if (parsed === undefined || e.text === undefined) continue;
     out.relevant = true;
-    out.findings.push(...checkRunnerConfig(e.text, { object: ref, storage, dataKey: e.key }, parsed));
+    out.findings.push(
+      ...checkRunnerConfig(e.text, { object: ref, storage, dataKey: e.key }, parsed),
+    );
     if (!parsed.ok) continue;
     for (const r of parsed.runners) {
       if (r.url === undefined || r.token === undefined || r.token.trim() === '') continue;
-      const at: Location = { object: ref, dataKey: e.key, runner: { index: r.index, ...(r.name !== undefined ? { name: r.name } : {}) } };
+      const at: Location = {
+        object: ref,
+        dataKey: e.key,
+        runner: { index: r.index, ...(r.name !== undefined ? { name: r.name } : {}) },
+      };
       if (r.tokenLine !== undefined) at.line = r.tokenLine;
       out.credentials.push({ url: r.url, token: r.token, at });
     }
@@ -78,7 +93,10 @@ export function evaluateObject(obj: unknown, opts: EvaluateOptions = {}): Evalua
   if (!isRecord(obj)) return IRRELEVANT;
   const kind = opts.kind ?? (typeof obj.kind === 'string' ? obj.kind : undefined);
   if (kind === undefined) return IRRELEVANT;
-  const ref = refOf(obj, kind, { ...(opts.namespace ? { namespace: opts.namespace } : {}), ...(opts.name ? { name: opts.name } : {}) });
+  const ref = refOf(obj, kind, {
+    ...(opts.namespace ? { namespace: opts.namespace } : {}),
+    ...(opts.name ? { name: opts.name } : {}),
+  });
 
   if (kind === 'ConfigMap') {
     const out: Evaluation = { relevant: false, object: ref, findings: [], credentials: [] };
@@ -97,12 +115,23 @@ export function evaluateObject(obj: unknown, opts: EvaluateOptions = {}): Evalua
   if (WORKLOAD_KINDS.has(kind)) {
     const analysis = analyzeWorkload(obj);
     if (analysis === undefined) return IRRELEVANT;
-    return { relevant: true, object: ref, findings: workloadFindingsFor(analysis, ref, opts.resolved), credentials: [] };
+    return {
+      relevant: true,
+      object: ref,
+      findings: workloadFindingsFor(analysis, ref, opts.resolved),
+      credentials: [],
+    };
   }
   if (GITOPS_KINDS.has(kind)) {
     const ev = checkGitopsObject(obj, kind, ref);
     if (!ev) return IRRELEVANT;
-    return { relevant: true, object: ref, findings: ev.findings, credentials: ev.credentials, ...(ev.notes.length ? { notes: ev.notes } : {}) };
+    return {
+      relevant: true,
+      object: ref,
+      findings: ev.findings,
+      credentials: ev.credentials,
+      ...(ev.notes.length ? { notes: ev.notes } : {}),
+    };
   }
   return IRRELEVANT;
 }

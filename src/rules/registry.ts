@@ -13,6 +13,13 @@ export interface RuleInfo {
   title: string;
 }
 
-export const ALL_RULES: readonly RuleInfo[] = [...CONFIG_RULES, ...SECRET_RULES, ...WORKLOAD_RULES, ...GITLAB_RULES, ...MUTATION_RULES, ...CHART_VALUES_RULES]
+export const ALL_RULES: readonly RuleInfo[] = [
+  ...CONFIG_RULES,
+  ...SECRET_RULES,
+  ...WORKLOAD_RULES,
+  ...GITLAB_RULES,
+  ...MUTATION_RULES,
+  ...CHART_VALUES_RULES,
+]
   .map((r) => ({ id: r.id, severity: r.severity, title: r.title }))
   .sort((a, b) => a.id.localeCompare(b.id));

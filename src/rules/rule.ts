@@ -33,14 +33,28 @@ const LOCATION_KEYS = ['field', 'dataKey', 'runner', 'line', 'column', 'token'] 
 function redactParams<P>(params: P): P {
   if (params === null || typeof params !== 'object') return params;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(params)) out[k] = typeof v === 'string' ? redactSecrets(v) : v;
+  for (const [k, v] of Object.entries(params))
+    out[k] = typeof v === 'string' ? redactSecrets(v) : v;
   return out as P;
 }
 
-export function makeFinding<P>(rule: RuleDef<P>, params: P, at: Location, severity: Severity = rule.severity): Finding {
+export function makeFinding<P>(
+  rule: RuleDef<P>,
+  params: P,
+  at: Location,
+  severity: Severity = rule.severity,
+): Finding {
   const p = redactParams(params);
-  const f: Finding = { ruleId: rule.id, severity, title: rule.title, object: at.object, message: rule.message(p), fix: rule.fix(p) };
+  const f: Finding = {
+    ruleId: rule.id,
+    severity,
+    title: rule.title,
+    object: at.object,
+    message: rule.message(p),
+    fix: rule.fix(p),
+  };
   // Copy only the parts that are known, so findings compare and serialize without `undefined` keys.
-  for (const k of LOCATION_KEYS) if (at[k] !== undefined) (f as unknown as Record<string, unknown>)[k] = at[k];
+  for (const k of LOCATION_KEYS)
+    if (at[k] !== undefined) (f as unknown as Record<string, unknown>)[k] = at[k];
   return f;
 }

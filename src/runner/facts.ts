@@ -46,4 +46,9 @@ export const NONROOT_CONFIG = '/home/gitlab-runner/.gitlab-runner/config.toml';
  * `matchConditions` (charts/gitlab-runner-admission/templates/) list the same kinds: change
  * them together.
  */
-export const WORKLOAD_KINDS: ReadonlySet<string> = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Pod']);
+export const WORKLOAD_KINDS: ReadonlySet<string> = new Set([
+  'Deployment',
+  'StatefulSet',
+  'DaemonSet',
+  'Pod',
+]);

@@ -1,4 +1,9 @@
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { Server as HttpsServer } from 'node:https';
 import type { Logger } from 'pino';
 import { mutateRequest } from '../admission/mutate.js';
@@ -30,7 +35,13 @@ export type Webhook = 'validate' | 'mutate';
 
 /** Hooks for metrics/observability; the server calls them, never the other way round. */
 export interface ServerObserver {
-  review?(webhook: Webhook, outcome: ReviewOutcome, seconds: number, kind: string, operation: string): void;
+  review?(
+    webhook: Webhook,
+    outcome: ReviewOutcome,
+    seconds: number,
+    kind: string,
+    operation: string,
+  ): void;
   badRequest?(webhook: Webhook, reason: string): void;
   /** a dependency did not answer within the review budget and the review went on without it */
   budgetExceeded?(dep: Dependency): void;
@@ -47,7 +58,12 @@ export interface AppOptions {
 }
 
 export interface App {
-  fastify: FastifyInstance<HttpsServer, import('node:http').IncomingMessage, import('node:http').ServerResponse, Logger>;
+  fastify: FastifyInstance<
+    HttpsServer,
+    import('node:http').IncomingMessage,
+    import('node:http').ServerResponse,
+    Logger
+  >;
   /** set while draining on SIGTERM: /readyz answers 503, reviews are still answered */
   setDraining(d: boolean): void;
 }
@@ -79,7 +95,10 @@ const WHY: Record<string, string> = {
 export function buildApp(opts: AppOptions): App {
   const { settings, logger, certs } = opts;
   const observer = opts.observer ?? {};
-  const deps = guardDeps(opts.deps ?? {}, { log: logger, onExceeded: (d) => observer.budgetExceeded?.(d) });
+  const deps = guardDeps(opts.deps ?? {}, {
+    log: logger,
+    onExceeded: (d) => observer.budgetExceeded?.(d),
+  });
   let draining = false;
 
   const tls = certs.current();
@@ -91,10 +110,16 @@ export function buildApp(opts: AppOptions): App {
       key: tls.key,
       cert: tls.cert,
       minVersion: 'TLSv1.2',
-      headersTimeout: Math.min(settings.connections.headersTimeoutMs, settings.connections.requestTimeoutMs),
+      headersTimeout: Math.min(
+        settings.connections.headersTimeoutMs,
+        settings.connections.requestTimeoutMs,
+      ),
       // Node checks requestTimeout/headersTimeout on this interval (default 30 s, so a 30 s
       // requestTimeout fired only at 60 s or later); a tenth of the timeout keeps the overshoot small.
-      connectionsCheckingInterval: Math.max(50, Math.floor(settings.connections.requestTimeoutMs / 10)),
+      connectionsCheckingInterval: Math.max(
+        50,
+        Math.floor(settings.connections.requestTimeoutMs / 10),
+      ),
     } as import('node:https').ServerOptions,
     http2: false,
     bodyLimit: settings.bodyLimit,
@@ -125,30 +150,39 @@ export function buildApp(opts: AppOptions): App {
   // The apiserver always sends application/json; anything else is not an AdmissionReview (415).
   fastify.removeContentTypeParser('text/plain');
   fastify.removeContentTypeParser('application/json');
-  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
-    // Large bodies are not parsed here: JSON.parse of a 3 MiB array alone holds the event loop
-    // for hundreds of milliseconds. The worker parses them under the analysis budget.
-    if (body.length > settings.analysis.inlineBytes) return done(null, new LargeBody(body));
-    try {
-      let text = body.toString('utf8');
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-      // plain JSON.parse keeps `__proto__` as an own key (see onProtoPoisoning above)
-      done(null, JSON.parse(text));
-    } catch {
-      done(Object.assign(new Error('body is not valid JSON'), { statusCode: 400 }), undefined);
-    }
-  });
+  fastify.addContentTypeParser(
+    'application/json',
+    { parseAs: 'buffer' },
+    (_req, body: Buffer, done) => {
+      // Large bodies are not parsed here: JSON.parse of a 3 MiB array alone holds the event loop
+      // for hundreds of milliseconds. The worker parses them under the analysis budget.
+      if (body.length > settings.analysis.inlineBytes) return done(null, new LargeBody(body));
+      try {
+        let text = body.toString('utf8');
+        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+        // plain JSON.parse keeps `__proto__` as an own key (see onProtoPoisoning above)
+        done(null, JSON.parse(text));
+      } catch {
+        done(Object.assign(new Error('body is not valid JSON'), { statusCode: 400 }), undefined);
+      }
+    },
+  );
 
   if (certs.onUpdate) {
     certs.onUpdate((m) => {
       // New handshakes get the new cert; open connections keep theirs (no drop).
-      fastify.server.setSecureContext({ key: m.key, cert: m.cert, minVersion: 'TLSv1.2' } as Parameters<typeof fastify.server.setSecureContext>[0]);
+      fastify.server.setSecureContext({
+        key: m.key,
+        cert: m.cert,
+        minVersion: 'TLSv1.2',
+      } as Parameters<typeof fastify.server.setSecureContext>[0]);
       logger.info({ event: 'tls-reload' }, 'serving certificate reloaded');
     });
   }
 
   fastify.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    const status =
+      err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     const reason =
       err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
         ? `body larger than ${settings.bodyLimit} bytes`
@@ -195,11 +229,18 @@ export function buildApp(opts: AppOptions): App {
         'admission review',
       );
     }
-    return reply.code(200).header('content-type', 'application/json').send(reviewResponse(outcome.response));
+    return reply
+      .code(200)
+      .header('content-type', 'application/json')
+      .send(reviewResponse(outcome.response));
   };
 
   const mutationFailed = (uid: string, mode: Mode): ReviewOutcome => ({
-    response: allow(uid, { warnings: ['gitlab-runner-admission: internal error while planning the mutation; nothing was injected'] }),
+    response: allow(uid, {
+      warnings: [
+        'gitlab-runner-admission: internal error while planning the mutation; nothing was injected',
+      ],
+    }),
     decision: 'warn',
     mode,
     ruleIds: [],
@@ -210,23 +251,55 @@ export function buildApp(opts: AppOptions): App {
    * A review that ran over its budget: the answer the webhook's failurePolicy would give, with a
    * message that says why. Never an allow that looks like a checked object.
    */
-  const overBudget = (webhook: Webhook, uid: string, mode: Mode, res: Extract<PoolResult, { kind: 'cut' }>, bytes: number): ReviewOutcome => {
+  const overBudget = (
+    webhook: Webhook,
+    uid: string,
+    mode: Mode,
+    res: Extract<PoolResult, { kind: 'cut' }>,
+    bytes: number,
+  ): ReviewOutcome => {
     const why = `gitlab-runner-admission: this object (${bytes} bytes) was not checked: ${WHY[res.why] ?? res.why} (${res.ms} ms)`;
     if (webhook === 'validate' && settings.analysis.failurePolicy === 'Fail') {
-      return { response: deny(uid, `${why}; denied as failurePolicy Fail would. Split or shrink it.`), decision: 'deny', mode, ruleIds: [], findings: [] };
+      return {
+        response: deny(uid, `${why}; denied as failurePolicy Fail would. Split or shrink it.`),
+        decision: 'deny',
+        mode,
+        ruleIds: [],
+        findings: [],
+      };
     }
-    const what = webhook === 'validate' ? 'allowed unchecked as failurePolicy Ignore would' : 'nothing was injected';
-    return { response: allow(uid, { warnings: [`${why}; ${what}`] }), decision: 'warn', mode, ruleIds: [], findings: [] };
+    const what =
+      webhook === 'validate'
+        ? 'allowed unchecked as failurePolicy Ignore would'
+        : 'nothing was injected';
+    return {
+      response: allow(uid, { warnings: [`${why}; ${what}`] }),
+      decision: 'warn',
+      mode,
+      ruleIds: [],
+      findings: [],
+    };
   };
 
-  const handleLarge = async (req: FastifyRequest, reply: FastifyReply, webhook: Webhook, mode: Mode, body: LargeBody, started: bigint) => {
+  const handleLarge = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    webhook: Webhook,
+    mode: Mode,
+    body: LargeBody,
+    started: bigint,
+  ) => {
     const timeout = parseTimeout((req.query as Record<string, unknown>)?.timeout);
     const deadline = reviewDeadline(Date.now(), settings.reviewBudgetMs, timeout);
     // read before the bytes are handed to the worker (which detaches them here)
     const bytes = body.bytes.length;
     const uidAtStart = uidFromBytes(body.bytes);
     const res = await pool.run({ webhook, mode, body: body.bytes, deadline });
-    if (res.kind === 'done') return answer(req, reply, webhook, res.request, res.outcome, started, { bytes, worker: true });
+    if (res.kind === 'done')
+      return answer(req, reply, webhook, res.request, res.outcome, started, {
+        bytes,
+        worker: true,
+      });
     if (res.kind === 'bad') {
       req.log.warn({ webhook, reason: res.reason }, 'not an AdmissionReview v1');
       observer.badRequest?.(webhook, res.reason);
@@ -235,10 +308,20 @@ export function buildApp(opts: AppOptions): App {
     if (res.kind === 'error') {
       if (webhook === 'validate' || !res.request) throw new Error('review failed on its worker');
       req.log.error({ webhook, uid: res.request.uid }, 'mutation failed; nothing injected');
-      return answer(req, reply, webhook, res.request, mutationFailed(res.request.uid, mode), started);
+      return answer(
+        req,
+        reply,
+        webhook,
+        res.request,
+        mutationFailed(res.request.uid, mode),
+        started,
+      );
     }
     const uid = res.request?.uid ?? uidAtStart;
-    req.log.warn({ webhook, uid, event: 'review-cut', why: res.why, ms: res.ms, bytes }, 'review over budget; answered as the failurePolicy would');
+    req.log.warn(
+      { webhook, uid, event: 'review-cut', why: res.why, ms: res.ms, bytes },
+      'review over budget; answered as the failurePolicy would',
+    );
     try {
       observer.reviewCut?.(webhook, res.why);
     } catch {
@@ -246,17 +329,33 @@ export function buildApp(opts: AppOptions): App {
     }
     // Without a uid there is no AdmissionReview to answer: a 500 makes the apiserver apply the
     // failurePolicy itself.
-    if (uid === undefined) return reply.code(500).send({ error: `object not checked: ${WHY[res.why] ?? res.why}` });
-    const summary: RequestSummary = res.request ?? { uid, kind: 'unknown', operation: 'unknown', dryRun: false };
-    return answer(req, reply, webhook, summary, overBudget(webhook, uid, mode, res, bytes), started);
+    if (uid === undefined)
+      return reply.code(500).send({ error: `object not checked: ${WHY[res.why] ?? res.why}` });
+    const summary: RequestSummary = res.request ?? {
+      uid,
+      kind: 'unknown',
+      operation: 'unknown',
+      dryRun: false,
+    };
+    return answer(
+      req,
+      reply,
+      webhook,
+      summary,
+      overBudget(webhook, uid, mode, res, bytes),
+      started,
+    );
   };
 
-  const handle = (webhook: Webhook, pathMode: (req: FastifyRequest) => Mode | undefined) =>
+  const handle =
+    (webhook: Webhook, pathMode: (req: FastifyRequest) => Mode | undefined) =>
     async (req: FastifyRequest, reply: FastifyReply) => {
       const started = process.hrtime.bigint();
       const mode = pathMode(req);
-      if (mode === undefined) return reply.code(404).send({ error: 'unknown mode in path; use enforce, warn or audit' });
-      if (req.body instanceof LargeBody) return handleLarge(req, reply, webhook, mode, req.body, started);
+      if (mode === undefined)
+        return reply.code(404).send({ error: 'unknown mode in path; use enforce, warn or audit' });
+      if (req.body instanceof LargeBody)
+        return handleLarge(req, reply, webhook, mode, req.body, started);
       const parsed = parseReview(req.body);
       if (!parsed.ok) {
         req.log.warn({ webhook, reason: parsed.reason }, 'not an AdmissionReview v1');
@@ -268,12 +367,18 @@ export function buildApp(opts: AppOptions): App {
       const deadline = reviewDeadline(Date.now(), settings.reviewBudgetMs, timeout);
       let outcome: ReviewOutcome;
       try {
-        outcome = webhook === 'validate' ? await validateRequest(r, mode, deps, deadline) : await mutateRequest(r, mode, deps, deadline);
+        outcome =
+          webhook === 'validate'
+            ? await validateRequest(r, mode, deps, deadline)
+            : await mutateRequest(r, mode, deps, deadline);
       } catch (err) {
         // A validating bug answers 500 so the apiserver applies the admin's failurePolicy. Mutation
         // is an optional convenience: it fails open, as its failurePolicy Ignore would, but says so.
         if (webhook === 'validate') throw err;
-        req.log.error({ webhook, uid: r.uid, err: { type: err instanceof Error ? err.name : typeof err } }, 'mutation failed; nothing injected');
+        req.log.error(
+          { webhook, uid: r.uid, err: { type: err instanceof Error ? err.name : typeof err } },
+          'mutation failed; nothing injected',
+        );
         outcome = mutationFailed(r.uid, mode);
       }
       const summary: RequestSummary = {
@@ -287,12 +392,21 @@ export function buildApp(opts: AppOptions): App {
       return answer(req, reply, webhook, summary, outcome, started);
     };
 
-  fastify.post('/validate', handle('validate', () => settings.mode));
-  fastify.post('/validate/:mode', handle('validate', (req) => {
-    const m = (req.params as { mode?: string }).mode;
-    return isMode(m) ? m : undefined;
-  }));
-  fastify.post('/mutate', handle('mutate', () => settings.mode));
+  fastify.post(
+    '/validate',
+    handle('validate', () => settings.mode),
+  );
+  fastify.post(
+    '/validate/:mode',
+    handle('validate', (req) => {
+      const m = (req.params as { mode?: string }).mode;
+      return isMode(m) ? m : undefined;
+    }),
+  );
+  fastify.post(
+    '/mutate',
+    handle('mutate', () => settings.mode),
+  );
 
   fastify.get('/healthz', async () => ({ status: 'ok' }));
   fastify.get('/readyz', async (_req, reply) => {
@@ -301,5 +415,10 @@ export function buildApp(opts: AppOptions): App {
     return { status: 'ready' };
   });
 
-  return { fastify, setDraining: (d) => { draining = d; } };
+  return {
+    fastify,
+    setDraining: (d) => {
+      draining = d;
+    },
+  };
 }

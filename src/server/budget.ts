@@ -12,9 +12,11 @@ import type { Lookups, ValidateDeps, TokenVerifier } from '../admission/validate
 /** Time kept back to evaluate, decide and write the response after giving up on a dependency. */
 export const DECIDE_MARGIN_MS = 25;
 
-export const LOOKUPS_LATE = 'lookup: the Kubernetes API did not answer within the review budget; decided without the referenced objects';
+export const LOOKUPS_LATE =
+  'lookup: the Kubernetes API did not answer within the review budget; decided without the referenced objects';
 export const LOOKUPS_FAILED = 'lookup: reading the referenced objects failed; decided without them';
-export const VERIFIER_LATE = 'GitLab verification: no answer within the review budget; tokens were not verified online';
+export const VERIFIER_LATE =
+  'GitLab verification: no answer within the review budget; tokens were not verified online';
 export const VERIFIER_FAILED = 'GitLab verification failed; tokens were not verified online';
 
 export type Dependency = 'lookups' | 'verifier';
@@ -24,10 +26,20 @@ export interface GuardOptions {
   onExceeded?(dep: Dependency): void;
 }
 
-async function withinBudget<T>(dep: Dependency, run: () => Promise<T>, deadline: number, late: () => T, failed: () => T, opts: GuardOptions): Promise<T> {
+async function withinBudget<T>(
+  dep: Dependency,
+  run: () => Promise<T>,
+  deadline: number,
+  late: () => T,
+  failed: () => T,
+  opts: GuardOptions,
+): Promise<T> {
   const left = deadline - Date.now() - DECIDE_MARGIN_MS;
   const exceeded = (): T => {
-    opts.log.warn({ event: 'budget-exceeded', dependency: dep }, `${dep} did not answer within the review budget; deciding without it`);
+    opts.log.warn(
+      { event: 'budget-exceeded', dependency: dep },
+      `${dep} did not answer within the review budget; deciding without it`,
+    );
     try {
       opts.onExceeded?.(dep);
     } catch {
@@ -43,7 +55,14 @@ async function withinBudget<T>(dep: Dependency, run: () => Promise<T>, deadline:
   const call = Promise.resolve()
     .then(run)
     .catch((err: unknown) => {
-      opts.log.warn({ event: 'dependency-failed', dependency: dep, err: { type: err instanceof Error ? err.name : typeof err } }, `${dep} failed; deciding without it`);
+      opts.log.warn(
+        {
+          event: 'dependency-failed',
+          dependency: dep,
+          err: { type: err instanceof Error ? err.name : typeof err },
+        },
+        `${dep} failed; deciding without it`,
+      );
       return failed();
     });
   try {
@@ -62,17 +81,27 @@ export function guardDeps(deps: ValidateDeps, opts: GuardOptions): ValidateDeps 
     const late = () => ({ warnings: [LOOKUPS_LATE] });
     const failed = () => ({ warnings: [LOOKUPS_FAILED] });
     const lookups: Lookups = {
-      resolve: (obj, ns, deadline) => withinBudget('lookups', () => l.resolve(obj, ns, deadline), deadline, late, failed, opts),
+      resolve: (obj, ns, deadline) =>
+        withinBudget('lookups', () => l.resolve(obj, ns, deadline), deadline, late, failed, opts),
     };
     const refs = l.resolveRefs?.bind(l);
-    if (refs) lookups.resolveRefs = (want, ns, deadline) => withinBudget('lookups', () => refs(want, ns, deadline), deadline, late, failed, opts);
+    if (refs)
+      lookups.resolveRefs = (want, ns, deadline) =>
+        withinBudget('lookups', () => refs(want, ns, deadline), deadline, late, failed, opts);
     out.lookups = lookups;
   }
   const v = deps.verifier;
   if (v) {
     const verifier: TokenVerifier = {
       verify: (items, o) =>
-        withinBudget('verifier', () => v.verify(items, o), o.deadline, () => ({ findings: [], warnings: [VERIFIER_LATE] }), () => ({ findings: [], warnings: [VERIFIER_FAILED] }), opts),
+        withinBudget(
+          'verifier',
+          () => v.verify(items, o),
+          o.deadline,
+          () => ({ findings: [], warnings: [VERIFIER_LATE] }),
+          () => ({ findings: [], warnings: [VERIFIER_FAILED] }),
+          opts,
+        ),
     };
     out.verifier = verifier;
   }

@@ -27,7 +27,15 @@ export interface RequestSummary {
 }
 
 export type ToWorker =
-  | { type: 'review'; id: number; webhook: 'validate' | 'mutate'; mode: Mode; body: Uint8Array; deadline: number; deps: { lookups: boolean; verifier: boolean } }
+  | {
+      type: 'review';
+      id: number;
+      webhook: 'validate' | 'mutate';
+      mode: Mode;
+      body: Uint8Array;
+      deadline: number;
+      deps: { lookups: boolean; verifier: boolean };
+    }
   | { type: 'dep'; call: number; result: unknown };
 
 export type FromWorker =
@@ -43,7 +51,12 @@ export type PoolResult =
   | { kind: 'bad'; reason: string }
   | { kind: 'error'; request?: RequestSummary }
   /** over budget: `why` says which; `request` when the body got as far as being parsed */
-  | { kind: 'cut'; why: 'time' | 'memory' | 'crashed' | 'deadline'; ms: number; request?: RequestSummary };
+  | {
+      kind: 'cut';
+      why: 'time' | 'memory' | 'crashed' | 'deadline';
+      ms: number;
+      request?: RequestSummary;
+    };
 
 export interface PoolOptions {
   workers: number;
@@ -89,11 +102,20 @@ interface Slot {
 }
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(FROM_SOURCE ? './review-worker.ts' : './review-worker.js', import.meta.url);
+const WORKER_URL = new URL(
+  FROM_SOURCE ? './review-worker.ts' : './review-worker.js',
+  import.meta.url,
+);
 // Run from TypeScript sources (the tests), a worker needs the TypeScript loader and nothing else
 // of the parent's preloads (a test runner's process-info hooks hang in a worker thread).
 const EXEC_ARGV = FROM_SOURCE
-  ? process.execArgv.flatMap((a, i, all) => (a.startsWith('--import=') && a.includes('typescript') ? [a] : a === '--import' && all[i + 1]?.includes('typescript') ? [a, all[i + 1]!] : []))
+  ? process.execArgv.flatMap((a, i, all) =>
+      a.startsWith('--import=') && a.includes('typescript')
+        ? [a]
+        : a === '--import' && all[i + 1]?.includes('typescript')
+          ? [a, all[i + 1]!]
+          : [],
+    )
   : undefined;
 
 export class ReviewPool {
@@ -182,7 +204,9 @@ export class ReviewPool {
       markReady();
       this.onDeath(h, why);
     };
-    worker.on('error', (err: Error & { code?: string }) => died(err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'memory' : 'crashed'));
+    worker.on('error', (err: Error & { code?: string }) =>
+      died(err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'memory' : 'crashed'),
+    );
     worker.on('exit', () => died('crashed'));
     return h;
   }
@@ -255,8 +279,19 @@ export class ReviewPool {
       // Handed over, not copied: a body this large has its own ArrayBuffer (Buffer.concat
       // allocates outside the shared pool above 4 KiB); a slice of a shared one is copied.
       const b = job.body;
-      const body = b.byteOffset === 0 && b.buffer.byteLength === b.length ? new Uint8Array(b.buffer) : new Uint8Array(b);
-      const msg: ToWorker = { type: 'review', id: job.id, webhook: job.webhook, mode: job.mode, body, deadline: job.deadline, deps: { lookups: !!this.opts.deps.lookups, verifier: !!this.opts.deps.verifier } };
+      const body =
+        b.byteOffset === 0 && b.buffer.byteLength === b.length
+          ? new Uint8Array(b.buffer)
+          : new Uint8Array(b);
+      const msg: ToWorker = {
+        type: 'review',
+        id: job.id,
+        webhook: job.webhook,
+        mode: job.mode,
+        body,
+        deadline: job.deadline,
+        deps: { lookups: !!this.opts.deps.lookups, verifier: !!this.opts.deps.verifier },
+      };
       slot.h.worker.postMessage(msg, [body.buffer as ArrayBuffer]);
     }
   }
@@ -289,7 +324,8 @@ export class ReviewPool {
       return;
     }
     const request = slot.request;
-    if (m.type === 'done') await this.finish(slot, { kind: 'done', outcome: m.outcome, request: request! });
+    if (m.type === 'done')
+      await this.finish(slot, { kind: 'done', outcome: m.outcome, request: request! });
     else if (m.type === 'bad') await this.finish(slot, { kind: 'bad', reason: m.reason });
     else await this.finish(slot, request ? { kind: 'error', request } : { kind: 'error' });
   }
@@ -299,7 +335,10 @@ export class ReviewPool {
     try {
       if (dep === 'lookups') {
         const a = args as { want: WantedRefs; namespace: string; deadline: number };
-        if (!lookups?.resolveRefs) return { warnings: ['lookup: not available for large objects with this lookups adapter'] };
+        if (!lookups?.resolveRefs)
+          return {
+            warnings: ['lookup: not available for large objects with this lookups adapter'],
+          };
         return await lookups.resolveRefs(a.want, a.namespace, a.deadline);
       }
       const a = args as { items: Credential[]; opts: { dryRun: boolean; deadline: number } };
@@ -307,7 +346,12 @@ export class ReviewPool {
       return await verifier.verify(a.items, a.opts);
     } catch {
       // the guarded deps never throw; this is the last line
-      return dep === 'lookups' ? { warnings: ['lookup: failed; decided without it'] } : { findings: [], warnings: ['GitLab verification failed; tokens were not verified online'] };
+      return dep === 'lookups'
+        ? { warnings: ['lookup: failed; decided without it'] }
+        : {
+            findings: [],
+            warnings: ['GitLab verification failed; tokens were not verified online'],
+          };
     }
   }
 

@@ -1,7 +1,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { mutateRequest } from '../admission/mutate.js';
 import { parseReview } from '../admission/review.js';
-import { namespaceOf, validateRequest, type ReviewOutcome, type ValidateDeps } from '../admission/validate.js';
+import {
+  namespaceOf,
+  validateRequest,
+  type ReviewOutcome,
+  type ValidateDeps,
+} from '../admission/validate.js';
 import { wantedRefs } from '../workload/links.js';
 import type { Mode } from '../settings/settings.js';
 import type { FromWorker, ToWorker, WorkerInit } from './review-pool.js';
@@ -34,13 +39,20 @@ function depsFor(id: number, has: { lookups: boolean; verifier: boolean }): Vali
       resolve: async (obj, namespace, deadline) => {
         const want = wantedRefs(obj, init.readSecrets);
         if (want.configMaps.length === 0 && want.secrets.length === 0) return { warnings: [] };
-        return (await ask(id, 'lookups', { want, namespace: namespaceOf(obj, namespace), deadline })) as Awaited<ReturnType<NonNullable<ValidateDeps['lookups']>['resolve']>>;
+        return (await ask(id, 'lookups', {
+          want,
+          namespace: namespaceOf(obj, namespace),
+          deadline,
+        })) as Awaited<ReturnType<NonNullable<ValidateDeps['lookups']>['resolve']>>;
       },
     };
   }
   if (has.verifier) {
     deps.verifier = {
-      verify: async (items, opts) => (await ask(id, 'verifier', { items, opts })) as Awaited<ReturnType<NonNullable<ValidateDeps['verifier']>['verify']>>,
+      verify: async (items, opts) =>
+        (await ask(id, 'verifier', { items, opts })) as Awaited<
+          ReturnType<NonNullable<ValidateDeps['verifier']>['verify']>
+        >,
     };
   }
   return deps;
@@ -50,7 +62,9 @@ async function review(msg: Extract<ToWorker, { type: 'review' }>): Promise<void>
   const { id } = msg;
   let body: unknown;
   try {
-    let text = Buffer.from(msg.body.buffer, msg.body.byteOffset, msg.body.byteLength).toString('utf8');
+    let text = Buffer.from(msg.body.buffer, msg.body.byteOffset, msg.body.byteLength).toString(
+      'utf8',
+    );
     if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     body = JSON.parse(text);
   } catch {
@@ -66,11 +80,21 @@ async function review(msg: Extract<ToWorker, { type: 'review' }>): Promise<void>
   port.postMessage({
     type: 'request',
     id,
-    request: { uid: r.uid, kind: r.kind.kind, operation: r.operation, dryRun: r.dryRun, ...(r.namespace ? { namespace: r.namespace } : {}), ...(r.name ? { name: r.name } : {}) },
+    request: {
+      uid: r.uid,
+      kind: r.kind.kind,
+      operation: r.operation,
+      dryRun: r.dryRun,
+      ...(r.namespace ? { namespace: r.namespace } : {}),
+      ...(r.name ? { name: r.name } : {}),
+    },
   } satisfies FromWorker);
   const deps = depsFor(id, msg.deps);
   const mode = msg.mode as Mode;
-  const outcome: ReviewOutcome = msg.webhook === 'validate' ? await validateRequest(r, mode, deps, msg.deadline) : await mutateRequest(r, mode, deps, msg.deadline);
+  const outcome: ReviewOutcome =
+    msg.webhook === 'validate'
+      ? await validateRequest(r, mode, deps, msg.deadline)
+      : await mutateRequest(r, mode, deps, msg.deadline);
   port.postMessage({ type: 'done', id, outcome } satisfies FromWorker);
 }
 
@@ -82,7 +106,11 @@ port.on('message', (msg: ToWorker) => {
     return;
   }
   review(msg).catch((err: unknown) => {
-    port.postMessage({ type: 'error', id: msg.id, error: err instanceof Error ? err.name : typeof err } satisfies FromWorker);
+    port.postMessage({
+      type: 'error',
+      id: msg.id,
+      error: err instanceof Error ? err.name : typeof err,
+    } satisfies FromWorker);
   });
 });
 port.postMessage({ type: 'ready' } satisfies FromWorker);

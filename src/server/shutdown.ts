@@ -44,7 +44,11 @@ export interface Drainer {
 }
 
 /** Install before listen(): adds the Connection: close hook used while draining. */
-export function createDrainer(app: App, log: Pick<Logger, 'info' | 'warn'>, onDraining?: () => void): Drainer {
+export function createDrainer(
+  app: App,
+  log: Pick<Logger, 'info' | 'warn'>,
+  onDraining?: () => void,
+): Drainer {
   let draining = false;
   let running: Promise<DrainResult> | undefined;
   const fastify = app.fastify;
@@ -61,7 +65,10 @@ export function createDrainer(app: App, log: Pick<Logger, 'info' | 'warn'>, onDr
     app.setDraining(true);
     onDraining?.();
     const t0 = Date.now();
-    log.info({ event: 'drain-start', listenMs: plan.listenMs, deadlineMs: plan.deadlineMs }, 'draining: readiness is 503, reviews are still answered');
+    log.info(
+      { event: 'drain-start', listenMs: plan.listenMs, deadlineMs: plan.deadlineMs },
+      'draining: readiness is 503, reviews are still answered',
+    );
     let deadlineTimer: NodeJS.Timeout | undefined;
     const deadline = new Promise<DrainResult>((resolve) => {
       deadlineTimer = setTimeout(() => resolve('forced'), plan.deadlineMs);
@@ -77,7 +84,10 @@ export function createDrainer(app: App, log: Pick<Logger, 'info' | 'warn'>, onDr
       clearTimeout(deadlineTimer);
       if (r === 'forced') {
         fastify.server.closeAllConnections();
-        log.warn({ event: 'drain-forced', ms: Date.now() - t0 }, 'drain deadline reached; remaining connections closed');
+        log.warn(
+          { event: 'drain-forced', ms: Date.now() - t0 },
+          'drain deadline reached; remaining connections closed',
+        );
       } else {
         log.info({ event: 'drain-done', ms: Date.now() - t0 }, 'drained');
       }

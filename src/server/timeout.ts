@@ -2,7 +2,15 @@
  * The apiserver appends `?timeout=<duration>` (Go duration, e.g. `10s`) to the webhook URL:
  * after that it gives up and applies failurePolicy. Decide well before it.
  */
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
 
 export function parseTimeout(raw: unknown): number | undefined {
   if (typeof raw !== 'string' || raw.length > 32) return undefined;
@@ -17,7 +25,12 @@ export function parseTimeout(raw: unknown): number | undefined {
 }
 
 /** Leave a margin for the response to travel back; never spend more than the process budget. */
-export function reviewDeadline(now: number, budgetMs: number, timeoutMs: number | undefined): number {
-  const fromApiserver = timeoutMs === undefined ? Infinity : Math.max(timeoutMs * 0.8, timeoutMs - 1000);
+export function reviewDeadline(
+  now: number,
+  budgetMs: number,
+  timeoutMs: number | undefined,
+): number {
+  const fromApiserver =
+    timeoutMs === undefined ? Infinity : Math.max(timeoutMs * 0.8, timeoutMs - 1000);
   return now + Math.max(0, Math.min(budgetMs, fromApiserver));
 }

@@ -31,9 +31,20 @@ export interface Settings {
    * `analysisMs` of work and each worker at `workerMemoryMb` of heap. A cut review gets the answer
    * the webhook's failurePolicy (`failurePolicy`, as the chart sets it) would give, saying why.
    */
-  analysis: { inlineBytes: number; workers: number; analysisMs: number; workerMemoryMb: number; failurePolicy: 'Fail' | 'Ignore' };
+  analysis: {
+    inlineBytes: number;
+    workers: number;
+    analysisMs: number;
+    workerMemoryMb: number;
+    failurePolicy: 'Fail' | 'Ignore';
+  };
   /** slow or idle clients: headers, whole request, keep-alive idle (ms) and open connections */
-  connections: { headersTimeoutMs: number; requestTimeoutMs: number; idleTimeoutMs: number; max: number };
+  connections: {
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    idleTimeoutMs: number;
+    max: number;
+  };
   kube: { lookups: boolean; readSecrets: boolean; timeoutMs: number; cacheTtlMs: number };
   gitlab: { verify: boolean; allowlist: string[]; caFile?: string | undefined; budgetMs: number };
   service: { name: string; namespace: string };
@@ -57,7 +68,8 @@ function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min = 0): numbe
   const raw = env[name];
   if (raw === undefined || raw === '') return dflt;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new SettingsError(`${name} must be an integer >= ${min}, got "${raw}"`);
+  if (!Number.isInteger(n) || n < min)
+    throw new SettingsError(`${name} must be an integer >= ${min}, got "${raw}"`);
   return n;
 }
 
@@ -71,17 +83,29 @@ function bool(env: NodeJS.ProcessEnv, name: string, dflt: boolean): boolean {
 
 function port(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
   const n = int(env, name, dflt, 0);
-  if (n > 65535) throw new SettingsError(`${name} must be a port number (0-65535), got "${env[name]}"`);
+  if (n > 65535)
+    throw new SettingsError(`${name} must be a port number (0-65535), got "${env[name]}"`);
   return n;
 }
 
 /** Kubernetes object names: a Service and namespace are DNS-1123 labels, webhook configurations subdomains. */
-function dnsName(env: NodeJS.ProcessEnv, name: string, dflt: string, kind: 'label' | 'subdomain'): string {
+function dnsName(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  dflt: string,
+  kind: 'label' | 'subdomain',
+): string {
   const raw = env[name];
   if (raw === undefined || raw === '') return dflt;
   const label = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-  const ok = kind === 'label' ? label.test(raw) : raw.length <= 253 && raw.split('.').every((l) => label.test(l));
-  if (!ok) throw new SettingsError(`${name} must be a Kubernetes DNS-1123 ${kind} (lowercase letters, digits, '-'), got "${raw}"`);
+  const ok =
+    kind === 'label'
+      ? label.test(raw)
+      : raw.length <= 253 && raw.split('.').every((l) => label.test(l));
+  if (!ok)
+    throw new SettingsError(
+      `${name} must be a Kubernetes DNS-1123 ${kind} (lowercase letters, digits, '-'), got "${raw}"`,
+    );
   return raw;
 }
 
@@ -97,10 +121,15 @@ function dnsName(env: NodeJS.ProcessEnv, name: string, dflt: string, kind: 'labe
  */
 function allowlist(env: NodeJS.ProcessEnv): string[] {
   const name = 'GRA_GITLAB_ALLOWLIST';
-  const entries = (env[name] || '').split(',').map((s) => s.trim()).filter(Boolean);
+  const entries = (env[name] || '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const entry of entries) {
     if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(entry)) {
-      throw new SettingsError(`${name}: entry "${shown(entry)}" has no scheme; write it as https://${shown(entry)}`);
+      throw new SettingsError(
+        `${name}: entry "${shown(entry)}" has no scheme; write it as https://${shown(entry)}`,
+      );
     }
     let u: URL;
     try {
@@ -109,20 +138,33 @@ function allowlist(env: NodeJS.ProcessEnv): string[] {
       throw new SettingsError(`${name}: entry "${shown(entry)}" is not a URL`);
     }
     if (u.username !== '' || u.password !== '') {
-      throw new SettingsError(`${name}: entry "${u.protocol}//(credentials removed)@${u.host}" holds credentials; list the base URL only`);
+      throw new SettingsError(
+        `${name}: entry "${u.protocol}//(credentials removed)@${u.host}" holds credentials; list the base URL only`,
+      );
     }
     if (u.protocol === 'http:') {
-      throw new SettingsError(`${name}: entry "${shown(entry)}" uses http://, so runner tokens would travel in cleartext; use https://`);
+      throw new SettingsError(
+        `${name}: entry "${shown(entry)}" uses http://, so runner tokens would travel in cleartext; use https://`,
+      );
     }
-    if (u.protocol !== 'https:') throw new SettingsError(`${name}: entry "${shown(entry)}" must be an https:// URL`);
-    if (u.search !== '' || u.hash !== '') throw new SettingsError(`${name}: entry "${u.origin}${u.pathname}…" must not have a query or fragment`);
+    if (u.protocol !== 'https:')
+      throw new SettingsError(`${name}: entry "${shown(entry)}" must be an https:// URL`);
+    if (u.search !== '' || u.hash !== '')
+      throw new SettingsError(
+        `${name}: entry "${u.origin}${u.pathname}…" must not have a query or fragment`,
+      );
   }
   return entries;
 }
 
 /** An entry as typed, minus any userinfo before the host (a password someone pasted). */
 function shown(entry: string): string {
-  return entry.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/@]*@/i, (_m, scheme: string | undefined) => `${scheme ?? ''}(credentials removed)@`).slice(0, 200);
+  return entry
+    .replace(
+      /^([a-z][a-z0-9+.-]*:\/\/)?[^/@]*@/i,
+      (_m, scheme: string | undefined) => `${scheme ?? ''}(credentials removed)@`,
+    )
+    .slice(0, 200);
 }
 
 /** GRA_GITLAB_CA_FILE must name a readable file with a PEM certificate: checked now, not at the first verification. */
@@ -137,11 +179,17 @@ function caFile(env: NodeJS.ProcessEnv): string | undefined {
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new SettingsError(`${name}: cannot read "${path}" (${code})`);
   }
-  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new SettingsError(`${name}: "${path}" holds no PEM certificate`);
+  if (!text.includes('-----BEGIN CERTIFICATE-----'))
+    throw new SettingsError(`${name}: "${path}" holds no PEM certificate`);
   return path;
 }
 
-function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], dflt: T): T {
+function oneOf<T extends string>(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  allowed: readonly T[],
+  dflt: T,
+): T {
   const raw = env[name];
   if (raw === undefined || raw === '') return dflt;
   if ((allowed as readonly string[]).includes(raw)) return raw as T;
@@ -152,7 +200,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const gitlabVerify = bool(env, 'GRA_GITLAB_VERIFY', false);
   const gitlabAllowlist = allowlist(env);
   if (gitlabVerify && gitlabAllowlist.length === 0) {
-    throw new SettingsError('GRA_GITLAB_ALLOWLIST must list at least one https:// GitLab URL when GRA_GITLAB_VERIFY is true');
+    throw new SettingsError(
+      'GRA_GITLAB_ALLOWLIST must list at least one https:// GitLab URL when GRA_GITLAB_VERIFY is true',
+    );
   }
   return {
     host: env.GRA_HOST || '127.0.0.1',
@@ -196,13 +246,22 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       namespace: dnsName(env, 'GRA_NAMESPACE', 'gitlab-runner-admission', 'label'),
     },
     webhookConfigNames: {
-      validating: dnsName(env, 'GRA_VALIDATING_WEBHOOK_NAME', 'gitlab-runner-admission', 'subdomain'),
+      validating: dnsName(
+        env,
+        'GRA_VALIDATING_WEBHOOK_NAME',
+        'gitlab-runner-admission',
+        'subdomain',
+      ),
       mutating: dnsName(env, 'GRA_MUTATING_WEBHOOK_NAME', 'gitlab-runner-admission', 'subdomain'),
     },
     shutdownGraceMs: int(env, 'GRA_SHUTDOWN_GRACE_MS', 20000, 0),
     tls: {
-      ...(env.GRA_TLS_CA_VALIDITY_SECONDS ? { caValiditySeconds: int(env, 'GRA_TLS_CA_VALIDITY_SECONDS', 0, 60) } : {}),
-      ...(env.GRA_TLS_SERVING_VALIDITY_SECONDS ? { servingValiditySeconds: int(env, 'GRA_TLS_SERVING_VALIDITY_SECONDS', 0, 30) } : {}),
+      ...(env.GRA_TLS_CA_VALIDITY_SECONDS
+        ? { caValiditySeconds: int(env, 'GRA_TLS_CA_VALIDITY_SECONDS', 0, 60) }
+        : {}),
+      ...(env.GRA_TLS_SERVING_VALIDITY_SECONDS
+        ? { servingValiditySeconds: int(env, 'GRA_TLS_SERVING_VALIDITY_SECONDS', 0, 30) }
+        : {}),
       recheckMs: int(env, 'GRA_TLS_RECHECK_SECONDS', 300, 1) * 1000,
     },
   };

@@ -53,10 +53,13 @@ export function classifyToken(raw: string): Classification {
     const parts: string[] = [];
     // cap the scanned text: a 100k run of spaces needs no 100k-step name lookup
     if (start > 0) parts.push(`leading ${names(raw.slice(0, Math.min(start, 256)))}`);
-    if (end < raw.length) parts.push(`trailing ${names(raw.slice(Math.max(end, raw.length - 256)))}`);
+    if (end < raw.length)
+      parts.push(`trailing ${names(raw.slice(Math.max(end, raw.length - 256)))}`);
     if (inner) {
       const count = trimmed.length - compact.length;
-      parts.push(`${names(innerInvisibles(trimmed))} inside (${count} character${count === 1 ? '' : 's'})`);
+      parts.push(
+        `${names(innerInvisibles(trimmed))} inside (${count} character${count === 1 ? '' : 's'})`,
+      );
     }
     c.whitespaceDetail = parts.join('; ');
   }

@@ -6,7 +6,11 @@
  * Sources: gitlab `RunnersTokenPrefixable` (GR1348941), gitlab-runner helpers/shorten_token.go
  * (glrt-, glrtr-, t1_/t2_/t3_).
  */
-export const RUNNER_TOKEN_PREFIXES: ReadonlyArray<{ prefix: string; kind: 'registration' | 'auth'; what: string }> = [
+export const RUNNER_TOKEN_PREFIXES: ReadonlyArray<{
+  prefix: string;
+  kind: 'registration' | 'auth';
+  what: string;
+}> = [
   { prefix: 'GR1348941', kind: 'registration', what: 'registration token' },
   { prefix: 'glrt-', kind: 'auth', what: 'authentication token' },
   { prefix: 'glrtr-', kind: 'auth', what: 'authentication token, routable' },
@@ -18,5 +22,7 @@ export const RUNNER_TOKEN_PREFIXES: ReadonlyArray<{ prefix: string; kind: 'regis
 /** The base64 characters fully decided by `prefix`'s bytes: what every encoded value starting with it starts with. */
 export function base64Prefix(prefix: string): string {
   const bytes = Buffer.byteLength(prefix);
-  return Buffer.from(prefix).toString('base64').slice(0, Math.floor((bytes * 8) / 6));
+  return Buffer.from(prefix)
+    .toString('base64')
+    .slice(0, Math.floor((bytes * 8) / 6));
 }

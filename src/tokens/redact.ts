@@ -2,7 +2,14 @@
  * Safe-to-print forms of token values. House rule: a token never appears whole in a
  * message, log, metric or error; at most its public prefix and its last 4 characters.
  */
-import { OTHER_GITLAB_PREFIXES, tokenShape, isInvisible, isLowDiversity, looksSecret, type TokenShape } from './shape.js';
+import {
+  OTHER_GITLAB_PREFIXES,
+  tokenShape,
+  isInvisible,
+  isLowDiversity,
+  looksSecret,
+  type TokenShape,
+} from './shape.js';
 import type { AuthForm, TokenClass } from './types.js';
 
 /** Below this many secret characters, even the last 4 would give away too much. */
@@ -64,7 +71,8 @@ export function redactAnalysis(a: TokenShape, compact: string, trimmed: string):
   if (cls.kind === 'env-reference') return showWhole(trimmed);
   // a placeholder verdict on something shaped like a secret is a guess: do not bet a token on it
   if (cls.kind === 'placeholder') {
-    if (a.realShaped ? isLowDiversity(compact.slice(a.prefixLen)) : !looksSecret(compact)) return showWhole(trimmed);
+    if (a.realShaped ? isLowDiversity(compact.slice(a.prefixLen)) : !looksSecret(compact))
+      return showWhole(trimmed);
   }
 
   const prefixLen = Math.min(a.prefixLen, compact.length);
@@ -80,7 +88,13 @@ export function redactAnalysis(a: TokenShape, compact: string, trimmed: string):
 }
 
 /** Trim invisible characters from both ends; also report where they were. */
-export function splitWhitespace(raw: string): { trimmed: string; compact: string; start: number; end: number; inner: boolean } {
+export function splitWhitespace(raw: string): {
+  trimmed: string;
+  compact: string;
+  start: number;
+  end: number;
+  inner: boolean;
+} {
   let start = 0;
   let end = raw.length;
   while (start < end && isInvisible(raw.charCodeAt(start))) start++;
@@ -96,7 +110,8 @@ export function splitWhitespace(raw: string): { trimmed: string; compact: string
   let compact = trimmed;
   if (inner) {
     compact = '';
-    for (let i = 0; i < trimmed.length; i++) if (!isInvisible(trimmed.charCodeAt(i))) compact += trimmed[i];
+    for (let i = 0; i < trimmed.length; i++)
+      if (!isInvisible(trimmed.charCodeAt(i))) compact += trimmed[i];
   }
   return { trimmed, compact, start, end, inner };
 }
@@ -162,11 +177,17 @@ export function describeToken(cls: TokenClass): string {
     case 'legacy-ambiguous':
       return `an unprefixed legacy token (${cls.hex ? '20 hex characters' : '20 characters'}; registration or authentication, only GitLab can tell)`;
     case 'auth': {
-      if (cls.form === 'legacy-hex30') return 'a legacy runner authentication token (30 hex characters)';
+      if (cls.form === 'legacy-hex30')
+        return 'a legacy runner authentication token (30 hex characters)';
       const prefix = authPrefix(cls.form, cls.scope);
       const routable = cls.form === 'routable' || cls.form === 'routable-legacy';
       const crc = cls.crcValid === false ? ', with a wrong checksum: mistyped or cut short' : '';
-      const what = cls.form === 'instance-prefixed' ? 'a runner authentication token with an instance prefix' : routable ? 'a routable runner authentication token' : 'a runner authentication token';
+      const what =
+        cls.form === 'instance-prefixed'
+          ? 'a runner authentication token with an instance prefix'
+          : routable
+            ? 'a routable runner authentication token'
+            : 'a runner authentication token';
       return `${what} (${prefix}${scopeText(cls.scope)}${crc})`;
     }
     case 'other-gitlab':
@@ -180,7 +201,12 @@ export function describeToken(cls: TokenClass): string {
 // token-shaped substrings of free text
 
 /** Prefixes that mark a token wherever they start (never chance in a name). */
-const STRONG_PREFIXES = ['GR1348941', 'glrtr-', 'glrt-', ...OTHER_GITLAB_PREFIXES.map(([p]) => p).filter((p) => /^[A-Za-z0-9_.-]+$/.test(p))];
+const STRONG_PREFIXES = [
+  'GR1348941',
+  'glrtr-',
+  'glrt-',
+  ...OTHER_GITLAB_PREFIXES.map(([p]) => p).filter((p) => /^[A-Za-z0-9_.-]+$/.test(p)),
+];
 /** Prefixes that could occur in an identifier (`test1_…`): only with a secret-looking body. */
 const WEAK_PREFIXES = ['t1_', 't2_', 't3_'];
 /** The characters a token (routable ones included) is made of; text is cut into runs of these. */
@@ -189,7 +215,9 @@ const RUN = /[A-Za-z0-9_.-]{16,}/g;
 const MIN_BODY = 16;
 
 function mask(prefix: string, body: string): string {
-  return body.length >= MIN_SECRET_TO_SHOW_TAIL ? `${prefix}…${body.slice(-4)}` : `${prefix}…(${body.length} chars)`;
+  return body.length >= MIN_SECRET_TO_SHOW_TAIL
+    ? `${prefix}…${body.slice(-4)}`
+    : `${prefix}…(${body.length} chars)`;
 }
 
 function classes(s: string): { lower: number; upper: number; digit: number } {
@@ -241,7 +269,9 @@ function redactRun(run: string): string {
     // `glrt-t1_…`: keep the scope, it is public
     const scope = /^t[123]_/.exec(rest)?.[0] ?? '';
     prefix += scope;
-    return (left.length >= MIN_BODY ? redactRun(left) : left) + mask(prefix, rest.slice(scope.length));
+    return (
+      (left.length >= MIN_BODY ? redactRun(left) : left) + mask(prefix, rest.slice(scope.length))
+    );
   }
   const hex = HEX_RUN.exec(run);
   if (hex && /[a-fA-F]/.test(hex[0]) && /[0-9]/.test(hex[0])) return mask('', run);
@@ -253,7 +283,11 @@ function redactRun(run: string): string {
   for (const seg of run.split(/[-._]/)) {
     const k = classes(seg);
     if (seg.length >= 4 && k.lower > 0 && k.upper > 0 && !CAMEL.test(seg)) return mask('', run);
-    if (seg.length >= MIN_BODY && (k.lower > 0 ? 1 : 0) + (k.upper > 0 ? 1 : 0) + (k.digit > 0 ? 1 : 0) >= 2) return mask('', run);
+    if (
+      seg.length >= MIN_BODY &&
+      (k.lower > 0 ? 1 : 0) + (k.upper > 0 ? 1 : 0) + (k.digit > 0 ? 1 : 0) >= 2
+    )
+      return mask('', run);
   }
   return run;
 }

@@ -76,10 +76,37 @@ const FILLER = new Set(['x', 'X', '*', '.', '…', '#', '?', '_', '-', '0', '•
  * token, so short words are fine here.
  */
 const PLACEHOLDER_WORDS = [
-  'token', 'xxx', 'replace', 'change', 'fake', 'dummy', 'example', 'placeholder', 'your',
-  'secret', 'redacted', 'insert', 'todo', 'fixme', 'tbd', 'sample', 'paste', 'here', 'none',
-  'null', 'undefined', 'nil', 'test', 'demo', 'default', 'password', 'registration', 'runner',
-  'value', 'generated', 'n/a',
+  'token',
+  'xxx',
+  'replace',
+  'change',
+  'fake',
+  'dummy',
+  'example',
+  'placeholder',
+  'your',
+  'secret',
+  'redacted',
+  'insert',
+  'todo',
+  'fixme',
+  'tbd',
+  'sample',
+  'paste',
+  'here',
+  'none',
+  'null',
+  'undefined',
+  'nil',
+  'test',
+  'demo',
+  'default',
+  'password',
+  'registration',
+  'runner',
+  'value',
+  'generated',
+  'n/a',
 ];
 
 /**
@@ -87,8 +114,20 @@ const PLACEHOLDER_WORDS = [
  * letters, so a random 20-char body contains one with probability below ~1e-6.
  */
 const STRONG_WORDS = [
-  'token', 'secret', 'example', 'changeme', 'replace', 'placeholder', 'dummy', 'redacted',
-  'registration', 'runner', 'sample', 'insert', 'yourtoken', 'xxxxx',
+  'token',
+  'secret',
+  'example',
+  'changeme',
+  'replace',
+  'placeholder',
+  'dummy',
+  'redacted',
+  'registration',
+  'runner',
+  'sample',
+  'insert',
+  'yourtoken',
+  'xxxxx',
 ];
 
 function containsAny(lower: string, words: readonly string[]): boolean {
@@ -98,7 +137,13 @@ function containsAny(lower: string, words: readonly string[]): boolean {
 
 // Not quotes: a quoted real token is a real token with a quoting mistake, not a placeholder.
 const WRAPPERS: ReadonlyArray<readonly [string, string]> = [
-  ['<', '>'], ['[', ']'], ['{', '}'], ['(', ')'], ['%', '%'], ['@', '@'], ['__', '__'],
+  ['<', '>'],
+  ['[', ']'],
+  ['{', '}'],
+  ['(', ')'],
+  ['%', '%'],
+  ['@', '@'],
+  ['__', '__'],
 ];
 
 /**
@@ -127,7 +172,15 @@ function isFakeBody(body: string): boolean {
   return isLowDiversity(body) || containsAny(body.toLowerCase(), STRONG_WORDS);
 }
 
-const QUOTES: ReadonlyArray<readonly [string, string]> = [['"', '"'], ["'", "'"], ['`', '`'], ['<', '>'], ['[', ']'], ['(', ')'], ['{', '}']];
+const QUOTES: ReadonlyArray<readonly [string, string]> = [
+  ['"', '"'],
+  ["'", "'"],
+  ['`', '`'],
+  ['<', '>'],
+  ['[', ']'],
+  ['(', ')'],
+  ['{', '}'],
+];
 
 /** Long, token-alphabet, mixed character classes: might be a secret of a kind we don't know. */
 export function looksSecret(value: string): boolean {
@@ -166,7 +219,11 @@ export function isPlaceholderText(s: string): boolean {
   if (all(s, (c) => FILLER.has(String.fromCharCode(c)))) return true;
   const core = s.startsWith('$') ? s.slice(1) : s;
   for (const [open, close] of WRAPPERS) {
-    if (core.length >= open.length + close.length + 1 && core.startsWith(open) && core.endsWith(close)) {
+    if (
+      core.length >= open.length + close.length + 1 &&
+      core.startsWith(open) &&
+      core.endsWith(close)
+    ) {
       // "<glrt-…>" around a real token is still a real token: it would be printed whole
       if (!looksSecret(core.slice(open.length, core.length - close.length))) return true;
     }
@@ -185,8 +242,18 @@ export function placeholderIntent(s: string): PlaceholderIntent {
   if (lower.includes('generat')) return 'auth';
   // the noun asks for a registration token; the verb ("Run gitlab-runner register") says how to
   // get an authentication token, so it only counts when nothing else names the kind
-  if (lower.includes('registration') || /regist(?:er)?[\s_-]*tok/.test(lower) || /\breg[_-]?tok/.test(lower)) return 'registration';
-  if (lower.includes('runner') || lower.includes('auth') || lower.includes('glrt') || lower.includes('ci_server_token')) {
+  if (
+    lower.includes('registration') ||
+    /regist(?:er)?[\s_-]*tok/.test(lower) ||
+    /\breg[_-]?tok/.test(lower)
+  )
+    return 'registration';
+  if (
+    lower.includes('runner') ||
+    lower.includes('auth') ||
+    lower.includes('glrt') ||
+    lower.includes('ci_server_token')
+  ) {
     return 'auth';
   }
   if (lower.includes('regist')) return 'registration';
@@ -245,7 +312,10 @@ export function parseRoutable(v: string): RoutableParts | undefined {
   }
   if (headEnd === 0 || !all(v, isTokenChar, 0, headEnd)) return undefined;
   const payloadLength = parseInt(v.slice(n - 9, n - 7), 36);
-  const prefix = payloadLength >= 1 && payloadLength <= headEnd ? v.slice(0, headEnd - payloadLength) : undefined;
+  const prefix =
+    payloadLength >= 1 && payloadLength <= headEnd
+      ? v.slice(0, headEnd - payloadLength)
+      : undefined;
   const crcValid = crc32Base36(v.slice(0, n - 7)) === v.slice(n - 7);
   return { version, prefix, payloadLength, crcValid };
 }
@@ -267,7 +337,11 @@ function scopeAt(v: string, i: number): Scope | undefined {
 const LENIENT_MIN = 16;
 const LENIENT_MAX = 64;
 
-function placeholder(intent: PlaceholderIntent, prefixLen: number, realShaped: boolean): TokenShape {
+function placeholder(
+  intent: PlaceholderIntent,
+  prefixLen: number,
+  realShaped: boolean,
+): TokenShape {
   return { cls: { kind: 'placeholder', intent }, prefixLen, realShaped };
 }
 
@@ -316,11 +390,14 @@ function runnerAt(v: string, o: number): TokenShape | undefined {
       // the encoded length says where the payload starts; trust it over a literal "t1_"
       // that might just be the payload's first bytes
       if (r.prefix !== undefined) {
-        const declared = r.prefix.endsWith('_') ? scopeAt(r.prefix, r.prefix.length - 3) : undefined;
+        const declared = r.prefix.endsWith('_')
+          ? scopeAt(r.prefix, r.prefix.length - 3)
+          : undefined;
         scope = declared;
         if (r.prefix.length <= p) p = r.prefix.length;
       }
-      const form: AuthForm = o > 0 ? 'instance-prefixed' : r.version === 'v1' ? 'routable' : 'routable-legacy';
+      const form: AuthForm =
+        o > 0 ? 'instance-prefixed' : r.version === 'v1' ? 'routable' : 'routable-legacy';
       const cls: TokenClass = { kind: 'auth', form, crcValid: r.crcValid };
       if (scope) cls.scope = scope;
       return { cls, prefixLen: p, realShaped: true };
@@ -328,7 +405,8 @@ function runnerAt(v: string, o: number): TokenShape | undefined {
     // glrt- + base64 + dots that do not end in a well-formed length/CRC: a routable token cut
     // short or mangled. Still an authentication token by its prefix, and it fails the check.
     if (body.length >= LENIENT_MIN && all(body, (c) => isTokenChar(c) || c === 0x2e)) {
-      const form: AuthForm = o > 0 ? 'instance-prefixed' : body.includes('.01.') ? 'routable' : 'routable-legacy';
+      const form: AuthForm =
+        o > 0 ? 'instance-prefixed' : body.includes('.01.') ? 'routable' : 'routable-legacy';
       const cls: TokenClass = { kind: 'auth', form, crcValid: false };
       if (scope) cls.scope = scope;
       return { cls, prefixLen: p, realShaped: true };
@@ -336,7 +414,8 @@ function runnerAt(v: string, o: number): TokenShape | undefined {
   }
 
   const len = body.length;
-  const fits = base === 'scoped' ? len === 20 : len === 20 || (len >= LENIENT_MIN && len <= LENIENT_MAX);
+  const fits =
+    base === 'scoped' ? len === 20 : len === 20 || (len >= LENIENT_MIN && len <= LENIENT_MAX);
   if (fits && all(body, isTokenChar)) {
     if (isFakeBody(body)) return placeholder('auth', p, true);
     let form: AuthForm;
@@ -382,7 +461,8 @@ function otherAt(v: string, o: number): TokenShape | undefined {
     const p = o + prefix.length;
     const body = v.slice(p);
     const realShaped = body.length >= LENIENT_MIN;
-    if (realShaped ? isFakeBody(body) : isPlaceholderText(body)) return placeholder('unknown', p, realShaped);
+    if (realShaped ? isFakeBody(body) : isPlaceholderText(body))
+      return placeholder('unknown', p, realShaped);
     return { cls: { kind: 'other-gitlab', prefix, name }, prefixLen: p, realShaped: true };
   }
   return undefined;
@@ -395,15 +475,21 @@ function otherAt(v: string, o: number): TokenShape | undefined {
  */
 export function tokenShape(v: string): TokenShape {
   if (v.length === 0) return { cls: { kind: 'empty' }, prefixLen: 0, realShaped: false };
-  if (v.length > MAX_CLASSIFIED_LENGTH) return { cls: { kind: 'unknown', looksSecret: false }, prefixLen: 0, realShaped: false };
+  if (v.length > MAX_CLASSIFIED_LENGTH)
+    return { cls: { kind: 'unknown', looksSecret: false }, prefixLen: 0, realShaped: false };
 
   const variable = envReference(v);
-  if (variable !== undefined) return { cls: { kind: 'env-reference', variable }, prefixLen: 0, realShaped: false };
+  if (variable !== undefined)
+    return { cls: { kind: 'env-reference', variable }, prefixLen: 0, realShaped: false };
 
   // A runner prefix decides, except that a 20-char legacy token may start with `t1_` or
   // `GR`+7 hex by chance; `GR1348941` and `glrt` are never chance.
   const runner = runnerAt(v, 0);
-  if (runner && (runner.cls.kind !== 'placeholder' || v.startsWith('GR1348941') || v.startsWith('glrt'))) return runner;
+  if (
+    runner &&
+    (runner.cls.kind !== 'placeholder' || v.startsWith('GR1348941') || v.startsWith('glrt'))
+  )
+    return runner;
 
   // Legacy, unprefixed. 30 hex: `SecureRandom.hex(15)`, the pre-friendly-token runner token
   // (gitlab `app/models/ci/runner.rb` of GitLab 10.x, `set_default_values`).
@@ -415,7 +501,11 @@ export function tokenShape(v: string): TokenShape {
   // only `POST /api/v4/runners/verify` can tell (facts §1).
   if (v.length === 20 && all(v, isTokenChar)) {
     if (isFakeBody(v)) return placeholder(placeholderIntent(v), 0, true);
-    return { cls: { kind: 'legacy-ambiguous', hex: all(v, isHex) }, prefixLen: 0, realShaped: true };
+    return {
+      cls: { kind: 'legacy-ambiguous', hex: all(v, isHex) },
+      prefixLen: 0,
+      realShaped: true,
+    };
   }
 
   if (runner) return runner;

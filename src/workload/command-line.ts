@@ -1,5 +1,14 @@
 import { hasExpansion, variableOf } from './shell.js';
-import type { EnvEntry, EnvFromEntry, Invocation, ParsedFlag, RegisterInfo, ReservedOption, Subcommand, ValueRef } from './types.js';
+import type {
+  EnvEntry,
+  EnvFromEntry,
+  Invocation,
+  ParsedFlag,
+  RegisterInfo,
+  ReservedOption,
+  Subcommand,
+  ValueRef,
+} from './types.js';
 import { CONFIG_FILE_ENV, NONROOT_CONFIG, ROOT_CONFIG, TOKEN_ENV } from '../runner/facts.js';
 
 /**
@@ -17,8 +26,17 @@ const SHORTS: Record<string, Record<string, string>> = {
 };
 
 const BOOL_FLAGS = new Set([
-  'non-interactive', 'leave-runner', 'run-untagged', 'locked', 'paused', 'debug', 'help', 'all-runners', 'delete',
-  'syslog', 'version',
+  'non-interactive',
+  'leave-runner',
+  'run-untagged',
+  'locked',
+  'paused',
+  'debug',
+  'help',
+  'all-runners',
+  'delete',
+  'syslog',
+  'version',
 ]);
 function isBoolFlag(name: string): boolean {
   return BOOL_FLAGS.has(name) || /(privileged|disable|tlsverify|allowed|oom-kill)/.test(name);
@@ -106,9 +124,19 @@ export function findEnv(env: readonly EnvEntry[], name: string): EnvEntry | unde
   return index.get(name);
 }
 
-const SUBCOMMANDS: Record<string, Subcommand> = { run: 'run', register: 'register', unregister: 'unregister', verify: 'verify' };
+const SUBCOMMANDS: Record<string, Subcommand> = {
+  run: 'run',
+  register: 'register',
+  unregister: 'unregister',
+  verify: 'verify',
+};
 
-export function parseInvocation(words: string[], ctx: Ctx, origin: Invocation['origin'], order: number): Invocation {
+export function parseInvocation(
+  words: string[],
+  ctx: Ctx,
+  origin: Invocation['origin'],
+  order: number,
+): Invocation {
   let i = 0;
   // global options before the verb (gitlab-runner main.go: --debug, --log-level/-l, --log-format, --cpuprofile)
   while (i < words.length && words[i]!.startsWith('-')) {
@@ -139,22 +167,30 @@ export function parseInvocation(words: string[], ctx: Ctx, origin: Invocation['o
 }
 
 export function flagOf(inv: Invocation, name: string): ParsedFlag | undefined {
-  for (let i = inv.flags.length - 1; i >= 0; i--) if (inv.flags[i]!.name === name) return inv.flags[i];
+  for (let i = inv.flags.length - 1; i >= 0; i--)
+    if (inv.flags[i]!.name === name) return inv.flags[i];
   return undefined;
 }
 
-
-export function configPathOf(inv: Invocation | undefined, ctx: Ctx, nonRoot: boolean): string | undefined {
+export function configPathOf(
+  inv: Invocation | undefined,
+  ctx: Ctx,
+  nonRoot: boolean,
+): string | undefined {
   const flag = inv ? flagOf(inv, 'config') : undefined;
   if (flag) {
     const v = flag.value;
     if (!v) return undefined;
     if (v.kind === 'literal') return v.value;
-    if (v.kind === 'env' && v.entry?.source.type === 'value' && !hasExpansion(v.entry.source.value)) return v.entry.source.value;
+    if (v.kind === 'env' && v.entry?.source.type === 'value' && !hasExpansion(v.entry.source.value))
+      return v.entry.source.value;
     return undefined;
   }
   const envCfg = findEnv(ctx.env, CONFIG_FILE_ENV);
-  if (envCfg) return envCfg.source.type === 'value' && !hasExpansion(envCfg.source.value) ? envCfg.source.value : undefined;
+  if (envCfg)
+    return envCfg.source.type === 'value' && !hasExpansion(envCfg.source.value)
+      ? envCfg.source.value
+      : undefined;
   return nonRoot ? NONROOT_CONFIG : ROOT_CONFIG;
 }
 
@@ -164,9 +200,15 @@ function envSlot(ctx: Ctx, name: string): ValueRef | undefined {
   return undefined;
 }
 
-export function registerInfo(inv: Invocation, ctx: Ctx, nonRoot: boolean, envField: (e: EnvEntry) => string): RegisterInfo {
+export function registerInfo(
+  inv: Invocation,
+  ctx: Ctx,
+  nonRoot: boolean,
+  envField: (e: EnvEntry) => string,
+): RegisterInfo {
   const r: RegisterInfo = { invocation: inv, reserved: [] };
-  const pick = (flag: string, env: string): ValueRef | undefined => flagOf(inv, flag)?.value ?? envSlot(ctx, env);
+  const pick = (flag: string, env: string): ValueRef | undefined =>
+    flagOf(inv, flag)?.value ?? envSlot(ctx, env);
   const reg = pick('registration-token', TOKEN_ENV.registration);
   if (reg) r.registrationToken = reg;
   const tok = pick('token', TOKEN_ENV.auth);
@@ -181,16 +223,31 @@ export function registerInfo(inv: Invocation, ctx: Ctx, nonRoot: boolean, envFie
     const f = flagOf(inv, name);
     if (f) {
       const lit = f.value?.kind === 'literal' ? f.value.value : f.value ? '$' : undefined;
-      const opt: ReservedOption = { name, via: 'flag', given: f.given, nonDefault: reservedNonDefault(name, lit) };
+      const opt: ReservedOption = {
+        name,
+        via: 'flag',
+        given: f.given,
+        nonDefault: reservedNonDefault(name, lit),
+      };
       if (f.value) opt.value = f.value;
       r.reserved.push(opt);
       continue;
     }
     const e = findEnv(ctx.env, envName);
     if (e) {
-      const nonDefault = e.source.type === 'value' ? reservedNonDefault(name, e.source.value) : 'unknown';
-      const opt: ReservedOption = { name, via: 'env', given: envName, nonDefault, field: envField(e) };
-      opt.value = e.source.type === 'value' ? { kind: 'literal', value: e.source.value } : { kind: 'env', variable: envName, entry: e, fromEnvFrom: false };
+      const nonDefault =
+        e.source.type === 'value' ? reservedNonDefault(name, e.source.value) : 'unknown';
+      const opt: ReservedOption = {
+        name,
+        via: 'env',
+        given: envName,
+        nonDefault,
+        field: envField(e),
+      };
+      opt.value =
+        e.source.type === 'value'
+          ? { kind: 'literal', value: e.source.value }
+          : { kind: 'env', variable: envName, entry: e, fromEnvFrom: false };
       r.reserved.push(opt);
     }
   }

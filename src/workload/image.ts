@@ -61,7 +61,12 @@ export function mentionsRunner(c: Record<string, unknown>): boolean {
   const image = str(c.image);
   if (isRunnerImage(image)) return true;
   for (const k of ['command', 'args'] as const) {
-    for (const v of arr(c[k])) if (typeof v === 'string' && (v.includes('gitlab-runner') || v.includes('gitlab-ci-multi-runner'))) return true;
+    for (const v of arr(c[k]))
+      if (
+        typeof v === 'string' &&
+        (v.includes('gitlab-runner') || v.includes('gitlab-ci-multi-runner'))
+      )
+        return true;
   }
   return false;
 }

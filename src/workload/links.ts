@@ -28,8 +28,10 @@ export function wantedRefs(obj: unknown, readSecrets: boolean): WantedRefs {
   const secrets = new Set<string>();
   const a = analyzeWorkload(obj);
   if (a) {
-    for (const s of a.referencedConfigSources) (s.kind === 'ConfigMap' ? configMaps : secrets).add(s.name);
-    for (const s of a.referencedEnvSources) (s.kind === 'ConfigMap' ? configMaps : secrets).add(s.name);
+    for (const s of a.referencedConfigSources)
+      (s.kind === 'ConfigMap' ? configMaps : secrets).add(s.name);
+    for (const s of a.referencedEnvSources)
+      (s.kind === 'ConfigMap' ? configMaps : secrets).add(s.name);
   }
   const ts = tokenSecretRef(obj);
   if (ts) secrets.add(ts.name);
@@ -58,12 +60,19 @@ export class ObjectIndex {
 
   /** Add an object if it is a ConfigMap or Secret with a name; anything else is ignored. */
   add(obj: unknown, origin: string, fallbackNamespace = ''): void {
-    if (!isRecord(obj) || (obj.kind !== 'ConfigMap' && obj.kind !== 'Secret') || !isRecord(obj.metadata)) return;
+    if (
+      !isRecord(obj) ||
+      (obj.kind !== 'ConfigMap' && obj.kind !== 'Secret') ||
+      !isRecord(obj.metadata)
+    )
+      return;
     const name = obj.metadata.name;
     if (typeof name !== 'string' || name === '') return;
-    const ns = typeof obj.metadata.namespace === 'string' ? obj.metadata.namespace : fallbackNamespace;
+    const ns =
+      typeof obj.metadata.namespace === 'string' ? obj.metadata.namespace : fallbackNamespace;
     const data: Record<string, string> = {};
-    for (const e of obj.kind === 'Secret' ? secretEntries(obj) : configMapEntries(obj)) if (e.text !== undefined) data[e.key] = e.text;
+    for (const e of obj.kind === 'Secret' ? secretEntries(obj) : configMapEntries(obj))
+      if (e.text !== undefined) data[e.key] = e.text;
     const k = ObjectIndex.key(obj.kind, ns, name);
     const list = this.byKey.get(k);
     if (list) list.push({ data, origin });
@@ -78,7 +87,11 @@ export class ObjectIndex {
    * What the webhook's lookups would have read for this workload, from the index. Objects not in
    * the index are left out (not 'not-found'): absent from the files is not absent from the cluster.
    */
-  resolve(workload: unknown, namespace: string, opts: { readSecrets?: boolean } = {}): Linked | undefined {
+  resolve(
+    workload: unknown,
+    namespace: string,
+    opts: { readSecrets?: boolean } = {},
+  ): Linked | undefined {
     const want = wantedRefs(workload, opts.readSecrets ?? true);
     const resolved: ResolvedRefs = { configMaps: new Map(), secrets: new Map() };
     const notes: string[] = [];
@@ -94,7 +107,10 @@ export class ObjectIndex {
         map.set(name, first.data as LookupResult);
         any = true;
         const what = `${kind} ${namespace ? `${namespace}/` : ''}${name}`;
-        if (list.length > 1) notes.push(`linked ${what}: ambiguous, defined ${list.length} times (${list.map((e) => e.origin).join(', ')}); used ${first.origin}`);
+        if (list.length > 1)
+          notes.push(
+            `linked ${what}: ambiguous, defined ${list.length} times (${list.map((e) => e.origin).join(', ')}); used ${first.origin}`,
+          );
         else notes.push(`linked ${what} (${first.origin})`);
       }
     }

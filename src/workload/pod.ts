@@ -32,7 +32,14 @@ export function strings(x: unknown): string[] | undefined {
 
 // Kinds whose pods come from spec.template (apps/v1 and the old apps/v1beta1, v1beta2,
 // extensions/v1beta1 spellings keep the same shape).
-const TEMPLATE_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job']);
+const TEMPLATE_KINDS = new Set([
+  'Deployment',
+  'StatefulSet',
+  'DaemonSet',
+  'ReplicaSet',
+  'ReplicationController',
+  'Job',
+]);
 
 export function getPodSpec(obj: unknown): PodSpecRef | undefined {
   if (!isRecord(obj) || !isRecord(obj.spec)) return undefined;
@@ -42,7 +49,8 @@ export function getPodSpec(obj: unknown): PodSpecRef | undefined {
   if ((TEMPLATE_KINDS.has(kind) || kind === '') && isRecord(tmpl) && isRecord(tmpl.spec)) {
     return { spec: tmpl.spec, pointer: '/spec/template/spec', kind: kind || 'Unknown' };
   }
-  if (kind === '' && Array.isArray(obj.spec.containers)) return { spec: obj.spec, pointer: '/spec', kind: 'Pod' };
+  if (kind === '' && Array.isArray(obj.spec.containers))
+    return { spec: obj.spec, pointer: '/spec', kind: 'Pod' };
   return undefined;
 }
 
@@ -52,12 +60,17 @@ function keyToPaths(x: unknown): KeyToPath[] | undefined {
   if (!Array.isArray(x)) return undefined;
   const out: KeyToPath[] = [];
   for (const it of x) {
-    if (isRecord(it) && typeof it.key === 'string') out.push({ key: it.key, path: str(it.path) ?? it.key });
+    if (isRecord(it) && typeof it.key === 'string')
+      out.push({ key: it.key, path: str(it.path) ?? it.key });
   }
   return out;
 }
 
-function dataSource(kind: 'ConfigMap' | 'Secret', v: Record<string, unknown>, nameKey: 'name' | 'secretName'): VolumeDataSource | undefined {
+function dataSource(
+  kind: 'ConfigMap' | 'Secret',
+  v: Record<string, unknown>,
+  nameKey: 'name' | 'secretName',
+): VolumeDataSource | undefined {
   const name = str(v[nameKey]) ?? str(v.name);
   if (!name) return undefined;
   const s: VolumeDataSource = { kind, name };
@@ -98,13 +111,21 @@ export function readVolumes(spec: PodSpecLike): VolumeInfo[] {
     else if (isRecord(v.downwardAPI)) info.kind = 'downwardAPI';
     // Since Kubernetes 1.9.4 these are always mounted read-only (CVE-2017-1002101 fix,
     // kubernetes PR #58720); `readOnly: false` does not make them writable.
-    info.alwaysReadOnly = info.kind === 'configMap' || info.kind === 'secret' || info.kind === 'projected' || info.kind === 'downwardAPI';
+    info.alwaysReadOnly =
+      info.kind === 'configMap' ||
+      info.kind === 'secret' ||
+      info.kind === 'projected' ||
+      info.kind === 'downwardAPI';
     out.push(info);
   }
   return out;
 }
 
-export function readMounts(c: Record<string, unknown>, volumes: Map<string, VolumeInfo>, field: string): MountInfo[] {
+export function readMounts(
+  c: Record<string, unknown>,
+  volumes: Map<string, VolumeInfo>,
+  field: string,
+): MountInfo[] {
   const out: MountInfo[] = [];
   arr(c.volumeMounts).forEach((m, index) => {
     if (!isRecord(m) || typeof m.name !== 'string' || typeof m.mountPath !== 'string') return;
@@ -135,19 +156,31 @@ function trimSlashes(s: string): string {
   return s.slice(a, b);
 }
 
-export function readEnv(c: Record<string, unknown>, field: string): { env: EnvEntry[]; envFrom: EnvFromEntry[] } {
+export function readEnv(
+  c: Record<string, unknown>,
+  field: string,
+): { env: EnvEntry[]; envFrom: EnvFromEntry[] } {
   const env: EnvEntry[] = [];
   arr(c.env).forEach((e, index) => {
     if (!isRecord(e) || typeof e.name !== 'string') return;
     let source: EnvSource = { type: 'value', value: '' };
-    if (e.value !== undefined && e.value !== null) source = { type: 'value', value: typeof e.value === 'string' ? e.value : String(e.value) };
+    if (e.value !== undefined && e.value !== null)
+      source = { type: 'value', value: typeof e.value === 'string' ? e.value : String(e.value) };
     else if (isRecord(e.valueFrom)) {
       const vf = e.valueFrom;
       if (isRecord(vf.secretKeyRef) && typeof vf.secretKeyRef.key === 'string') {
-        source = { type: 'secretKeyRef', name: str(vf.secretKeyRef.name) ?? '', key: vf.secretKeyRef.key };
+        source = {
+          type: 'secretKeyRef',
+          name: str(vf.secretKeyRef.name) ?? '',
+          key: vf.secretKeyRef.key,
+        };
         if (vf.secretKeyRef.optional === true) source.optional = true;
       } else if (isRecord(vf.configMapKeyRef) && typeof vf.configMapKeyRef.key === 'string') {
-        source = { type: 'configMapKeyRef', name: str(vf.configMapKeyRef.name) ?? '', key: vf.configMapKeyRef.key };
+        source = {
+          type: 'configMapKeyRef',
+          name: str(vf.configMapKeyRef.name) ?? '',
+          key: vf.configMapKeyRef.key,
+        };
         if (vf.configMapKeyRef.optional === true) source.optional = true;
       } else if (isRecord(vf.fieldRef)) source = { type: 'fieldRef' };
       else if (isRecord(vf.resourceFieldRef)) source = { type: 'resourceFieldRef' };
@@ -158,10 +191,19 @@ export function readEnv(c: Record<string, unknown>, field: string): { env: EnvEn
   const envFrom: EnvFromEntry[] = [];
   arr(c.envFrom).forEach((e, index) => {
     if (!isRecord(e)) return;
-    const kind = isRecord(e.secretRef) ? 'secretRef' : isRecord(e.configMapRef) ? 'configMapRef' : undefined;
+    const kind = isRecord(e.secretRef)
+      ? 'secretRef'
+      : isRecord(e.configMapRef)
+        ? 'configMapRef'
+        : undefined;
     if (!kind) return;
     const ref = e[kind] as Record<string, unknown>;
-    const entry: EnvFromEntry = { index, kind, name: str(ref.name) ?? '', field: `${field}.envFrom[${index}]` };
+    const entry: EnvFromEntry = {
+      index,
+      kind,
+      name: str(ref.name) ?? '',
+      field: `${field}.envFrom[${index}]`,
+    };
     if (typeof e.prefix === 'string' && e.prefix) entry.prefix = e.prefix;
     envFrom.push(entry);
   });
@@ -245,13 +287,17 @@ export function resolvePath(path: string, mounts: readonly MountInfo[]): FileLoc
   if (mounts.length <= SCAN_MOUNTS) {
     const m = scanMounts(p, mounts);
     if (!m) return { path: p, readOnly: false };
-    return located(p, m, p === m.mountPath ? '' : p.slice(m.mountPath.length + (m.mountPath === '/' ? 0 : 1)));
+    return located(
+      p,
+      m,
+      p === m.mountPath ? '' : p.slice(m.mountPath.length + (m.mountPath === '/' ? 0 : 1)),
+    );
   }
   const abs = p.startsWith('/');
   let node: MountNode | undefined = abs ? mountTree(mounts).abs : mountTree(mounts).rel;
   let best = node.mount; // only the `/` mount sits at the absolute root
   let bestEnd = 0; // index in p where the best mount's path ends
-  for (let i = abs ? 1 : 0; node?.children && i <= p.length; ) {
+  for (let i = abs ? 1 : 0; node?.children && i <= p.length;) {
     let j = p.indexOf('/', i);
     if (j < 0) j = p.length;
     node = node.children.get(p.slice(i, j));

@@ -1,5 +1,11 @@
 import { posix } from 'node:path';
-import type { ConfigSourceRef, CopyOp, FileLocation, VolumeDataSource, WorkloadAnalysis } from './types.js';
+import type {
+  ConfigSourceRef,
+  CopyOp,
+  FileLocation,
+  VolumeDataSource,
+  WorkloadAnalysis,
+} from './types.js';
 import { normalizePath, resolvePath } from './pod.js';
 
 /**
@@ -44,7 +50,8 @@ export function keysAt(loc: FileLocation): SourceKey[] {
     let key: string | undefined;
     if (s.items) key = itemIndex(s).get(`/${loc.volumePath}`);
     else if (!loc.volumePath.includes('/')) key = loc.volumePath;
-    if (key !== undefined) out.push({ kind: s.kind, name: s.name, key, ...(s.optional ? { optional: true } : {}) });
+    if (key !== undefined)
+      out.push({ kind: s.kind, name: s.name, key, ...(s.optional ? { optional: true } : {}) });
   }
   return out;
 }
@@ -62,10 +69,14 @@ function fileKey(loc: FileLocation, ci: number): string {
   return loc.mount ? `v\0${loc.mount.name}\0${loc.volumePath}` : `c\0${ci}\0${loc.path}`;
 }
 function dirKeyOf(dir: FileLocation, ci: number): string {
-  return dir.mount ? `v\0${dir.mount.name}\0${posix.normalize(`/${dir.volumePath}`)}` : `c\0${ci}\0${dir.path}`;
+  return dir.mount
+    ? `v\0${dir.mount.name}\0${posix.normalize(`/${dir.volumePath}`)}`
+    : `c\0${ci}\0${dir.path}`;
 }
 function parentKey(file: FileLocation, ci: number): string {
-  return file.mount ? `v\0${file.mount.name}\0${posix.dirname(`/${file.volumePath}`)}` : `c\0${ci}\0${posix.dirname(file.path)}`;
+  return file.mount
+    ? `v\0${file.mount.name}\0${posix.dirname(`/${file.volumePath}`)}`
+    : `c\0${ci}\0${posix.dirname(file.path)}`;
 }
 
 type CopyEntry = { op: CopyOp; container: number };
@@ -87,7 +98,12 @@ interface Writes {
 
 const writesOf = new WeakMap<WorkloadAnalysis, Writes>();
 
-function countStep(r: { init: number; steps: Map<number, number[]> }, container: number, init: boolean, order: number): void {
+function countStep(
+  r: { init: number; steps: Map<number, number[]> },
+  container: number,
+  init: boolean,
+  order: number,
+): void {
   if (init) r.init++;
   const list = r.steps.get(container);
   if (list) list.push(order);
@@ -97,7 +113,15 @@ function countStep(r: { init: number; steps: Map<number, number[]> }, container:
 function indexWrites(a: WorkloadAnalysis): Writes {
   let w = writesOf.get(a);
   if (w) return w;
-  w = { files: new Map(), dirs: new Map(), registers: new Map(), unknownRegisters: { init: 0, steps: new Map() }, opaqueWriters: new Map(), merged: new Map(), provenance: new Map() };
+  w = {
+    files: new Map(),
+    dirs: new Map(),
+    registers: new Map(),
+    unknownRegisters: { init: 0, steps: new Map() },
+    opaqueWriters: new Map(),
+    merged: new Map(),
+    provenance: new Map(),
+  };
   const add = (m: Map<string, CopyEntry[]>, key: string, e: CopyEntry): void => {
     const list = m.get(key);
     if (list) list.push(e);
@@ -118,7 +142,11 @@ function indexWrites(a: WorkloadAnalysis): Writes {
       if (!entry) w!.registers.set(key, (entry = { init: 0, steps: new Map() }));
       countStep(entry, oi, init, r.invocation.order);
     }
-    for (const op of o.copies) add(op.dir ? w!.dirs : w!.files, op.dir ? dirKeyOf(op.to, oi) : fileKey(op.to, oi), { op, container: oi });
+    for (const op of o.copies)
+      add(op.dir ? w!.dirs : w!.files, op.dir ? dirKeyOf(op.to, oi) : fileKey(op.to, oi), {
+        op,
+        container: oi,
+      });
     if (init && o.opaque) {
       for (const m of o.mounts) {
         if (m.readOnly) continue;
@@ -142,7 +170,8 @@ function mergeSorted(x: readonly CopyEntry[], y: readonly CopyEntry[]): readonly
   while (i < x.length && j < y.length) {
     const a = x[i]!;
     const b = y[j]!;
-    if (a.container < b.container || (a.container === b.container && a.op.order <= b.op.order)) out.push(x[i++]!);
+    if (a.container < b.container || (a.container === b.container && a.op.order <= b.op.order))
+      out.push(x[i++]!);
     else out.push(y[j++]!);
   }
   while (i < x.length) out.push(x[i++]!);
@@ -162,14 +191,16 @@ export function runProvenance(a: WorkloadAnalysis, ci: number): RunProvenance {
   const run = c.invocations.find((i) => i.subcommand === 'run')!;
   const selfInit = c.role === 'initContainer';
   // Init containers all run before; in the container itself only the steps before `run`.
-  const ownEarlier = (steps: number[] | undefined): number => (steps ? steps.filter((o) => o < run.order).length : 0);
+  const ownEarlier = (steps: number[] | undefined): number =>
+    steps ? steps.filter((o) => o < run.order).length : 0;
   const registered = (r: { init: number; steps: Map<number, number[]> } | undefined): boolean => {
     if (!r) return false;
     const own = r.steps.get(ci);
     const others = r.init - (selfInit ? (own?.length ?? 0) : 0);
     return others > 0 || ownEarlier(own) > 0;
   };
-  if (registered(w.unknownRegisters) || registered(w.registers.get(fileKey(loc, ci)))) res.registersFirst = true;
+  if (registered(w.unknownRegisters) || registered(w.registers.get(fileKey(loc, ci))))
+    res.registersFirst = true;
 
   const fk = fileKey(loc, ci);
   const dk = parentKey(loc, ci);
@@ -177,13 +208,18 @@ export function runProvenance(a: WorkloadAnalysis, ci: number): RunProvenance {
   let all = w.merged.get(memoKey);
   if (!all) {
     const before = (e: CopyEntry): boolean => a.containers[e.container]!.role === 'initContainer';
-    all = mergeSorted((w.files.get(fk) ?? []).filter(before), (w.dirs.get(dk) ?? []).filter(before));
+    all = mergeSorted(
+      (w.files.get(fk) ?? []).filter(before),
+      (w.dirs.get(dk) ?? []).filter(before),
+    );
     w.merged.set(memoKey, all);
   }
   // The container's own copies: drop the ones after `run` (an init container is in `all`
   // already), and add a main container's, which come after every init container.
   const ownList: CopyEntry[] = [];
-  for (const op of c.copies) if (op.dir ? dirKeyOf(op.to, ci) === dk : fileKey(op.to, ci) === fk) ownList.push({ op, container: ci });
+  for (const op of c.copies)
+    if (op.dir ? dirKeyOf(op.to, ci) === dk : fileKey(op.to, ci) === fk)
+      ownList.push({ op, container: ci });
   if (ownList.length === 0) res.copies = all;
   else if (selfInit) res.copies = all.filter((e) => e.container !== ci || e.op.order < run.order);
   else res.copies = [...all, ...ownList.filter((e) => e.op.order < run.order)];
@@ -212,7 +248,9 @@ function copiedKeys(a: WorkloadAnalysis, copies: readonly CopyEntry[], name: str
   for (const { op, container } of copies) {
     if (!op.from) continue;
     // a directory copy brings the file of the same name inside the copied directory
-    const from = op.dir ? resolvePath(posix.join(op.from.path, name), a.containers[container]!.mounts) : op.from;
+    const from = op.dir
+      ? resolvePath(posix.join(op.from.path, name), a.containers[container]!.mounts)
+      : op.from;
     for (const s of keysAt(from)) {
       const id = `${s.kind}\0${s.name}\0${s.key}`;
       if (seen.has(id)) continue;
@@ -230,7 +268,8 @@ export function configSources(a: WorkloadAnalysis): ConfigSourceRef[] {
     if (!c.runConfig) return;
     const prov = runProvenance(a, ci);
     if (prov.copies.some((x) => x.op.from)) {
-      for (const s of copiedKeys(a, prov.copies, posix.basename(c.runConfig.path))) out.push({ ...s, container: ci, via: 'copy' });
+      for (const s of copiedKeys(a, prov.copies, posix.basename(c.runConfig.path)))
+        out.push({ ...s, container: ci, via: 'copy' });
       return;
     }
     const seen = new Set<string>();

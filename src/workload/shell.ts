@@ -26,7 +26,24 @@ export interface SimpleCommand {
   end: string;
 }
 
-const KEYWORDS = new Set(['if', 'then', 'else', 'elif', 'fi', 'do', 'done', 'while', 'until', 'for', 'case', 'esac', '!', '{', '}', 'in']);
+const KEYWORDS = new Set([
+  'if',
+  'then',
+  'else',
+  'elif',
+  'fi',
+  'do',
+  'done',
+  'while',
+  'until',
+  'for',
+  'case',
+  'esac',
+  '!',
+  '{',
+  '}',
+  'in',
+]);
 
 /** Read a `$(…)` / `${…}` / `` `…` `` from `s` at `i` (pointing at `$` or backtick); returns end index (exclusive). */
 function readExpansion(s: string, i: number): number {
@@ -98,7 +115,16 @@ export function parseScript(script: string): SimpleCommand[] {
     // drop shell keywords and subshell/group markers in front of the command
     let k = 0;
     while (k < words.length && !words[k]!.quoted && KEYWORDS.has(words[k]!.text)) k++;
-    const ws = words.slice(k).filter((w, i, arr) => !(i === arr.length - 1 && !w.quoted && (w.text === '}' || w.text === 'fi' || w.text === 'done')));
+    const ws = words
+      .slice(k)
+      .filter(
+        (w, i, arr) =>
+          !(
+            i === arr.length - 1 &&
+            !w.quoted &&
+            (w.text === '}' || w.text === 'fi' || w.text === 'done')
+          ),
+      );
     const assignments: { name: string; value: string }[] = [];
     let a = 0;
     while (a < ws.length) {
@@ -107,7 +133,8 @@ export function parseScript(script: string): SimpleCommand[] {
       assignments.push({ name: m[1]!, value: m[2]! });
       a++;
     }
-    if (ws.length > 0 || redirects.length > 0) out.push({ words: ws.slice(a), assignments, redirects, end: op });
+    if (ws.length > 0 || redirects.length > 0)
+      out.push({ words: ws.slice(a), assignments, redirects, end: op });
     words = [];
     redirects = [];
   };
@@ -263,7 +290,10 @@ export function parseScript(script: string): SimpleCommand[] {
 
 /** A word that is exactly one variable reference: `$VAR`, `${VAR}` or `$(VAR)` (Kubernetes syntax). */
 export function variableOf(text: string): string | undefined {
-  const m = /^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\}|\(([A-Za-z_][A-Za-z0-9_]*)\))$/.exec(text);
+  const m =
+    /^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\}|\(([A-Za-z_][A-Za-z0-9_]*)\))$/.exec(
+      text,
+    );
   return m ? (m[1] ?? m[2] ?? m[3]) : undefined;
 }
 
@@ -287,7 +317,9 @@ export function isShell(word: string): boolean {
  * For an argv that starts a shell, the inline script (`sh -c SCRIPT`, `bash -ec SCRIPT`,
  * `busybox sh -c …`) or the script file (`bash /scripts/entrypoint`).
  */
-export function shellInvocation(argv: string[]): { script: string } | { file: string } | { stdin: true } | undefined {
+export function shellInvocation(
+  argv: string[],
+): { script: string } | { file: string } | { stdin: true } | undefined {
   if (argv.length === 0 || !isShell(argv[0]!)) return undefined;
   let i = 1;
   if (basename(argv[0]!) === 'busybox') {

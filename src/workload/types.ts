@@ -22,7 +22,15 @@ export interface ResolvedRefs {
   secrets: Map<string, LookupResult>;
 }
 
-export type VolumeKind = 'configMap' | 'secret' | 'projected' | 'emptyDir' | 'hostPath' | 'persistentVolumeClaim' | 'downwardAPI' | 'other';
+export type VolumeKind =
+  | 'configMap'
+  | 'secret'
+  | 'projected'
+  | 'emptyDir'
+  | 'hostPath'
+  | 'persistentVolumeClaim'
+  | 'downwardAPI'
+  | 'other';
 
 export interface KeyToPath {
   key: string;

@@ -1,10 +1,33 @@
 import { posix } from 'node:path';
-import { basename, hasExpansion, parseScript, shellInvocation, stripWrappers, type Redirect } from './shell.js';
-import type { ContainerAnalysis, CopyOp, EnvEntry, Invocation, MountInfo, PodSpecLike, VolumeInfo } from './types.js';
+import {
+  basename,
+  hasExpansion,
+  parseScript,
+  shellInvocation,
+  stripWrappers,
+  type Redirect,
+} from './shell.js';
+import type {
+  ContainerAnalysis,
+  CopyOp,
+  EnvEntry,
+  Invocation,
+  MountInfo,
+  PodSpecLike,
+  VolumeInfo,
+} from './types.js';
 import { isRecord } from '../util/is-record.js';
 import { configPathOf, parseInvocation, registerInfo, type Ctx } from './command-line.js';
 import { isRunnerBinary, isRunnerImage, nonRootImage } from './image.js';
-import { normalizePath, readEnv, readMounts, resolvePath, securityUser, str, strings } from './pod.js';
+import {
+  normalizePath,
+  readEnv,
+  readMounts,
+  resolvePath,
+  securityUser,
+  str,
+  strings,
+} from './pod.js';
 
 /**
  * Walking one container's command line and scripts: the gitlab-runner calls it makes, the files
@@ -18,11 +41,76 @@ const DEFAULT_CMD = ['run', '--user=gitlab-runner', '--working-directory=/home/g
 // Executables that never run gitlab-runner or scripts of their own; everything else with a path
 // (`/scripts/run.sh`) may be a script we cannot see.
 const PLAIN_TOOLS = new Set([
-  'cp', 'mv', 'rm', 'mkdir', 'chmod', 'chown', 'cat', 'echo', 'printf', 'sed', 'awk', 'grep', 'tail', 'head', 'cut', 'tr',
-  'sleep', 'ls', 'test', '[', '[[', 'true', 'false', 'export', 'set', 'unset', 'trap', 'wait', 'kill', 'exit', 'envsubst',
-  'install', 'ln', 'touch', 'id', 'whoami', 'date', 'sort', 'uniq', 'wc', 'tee', 'find', 'xargs', 'curl', 'wget', 'jq',
-  'update-ca-certificates', 'return', 'local', 'read', 'shift', 'cd', 'pwd', 'hostname', 'base64', 'stat', 'dirname',
-  'basename', 'apk', 'apt-get', 'yum', 'dnf', 'tar', 'gzip', 'openssl', 'git', 'printenv', 'env', 'nslookup', 'ping',
+  'cp',
+  'mv',
+  'rm',
+  'mkdir',
+  'chmod',
+  'chown',
+  'cat',
+  'echo',
+  'printf',
+  'sed',
+  'awk',
+  'grep',
+  'tail',
+  'head',
+  'cut',
+  'tr',
+  'sleep',
+  'ls',
+  'test',
+  '[',
+  '[[',
+  'true',
+  'false',
+  'export',
+  'set',
+  'unset',
+  'trap',
+  'wait',
+  'kill',
+  'exit',
+  'envsubst',
+  'install',
+  'ln',
+  'touch',
+  'id',
+  'whoami',
+  'date',
+  'sort',
+  'uniq',
+  'wc',
+  'tee',
+  'find',
+  'xargs',
+  'curl',
+  'wget',
+  'jq',
+  'update-ca-certificates',
+  'return',
+  'local',
+  'read',
+  'shift',
+  'cd',
+  'pwd',
+  'hostname',
+  'base64',
+  'stat',
+  'dirname',
+  'basename',
+  'apk',
+  'apt-get',
+  'yum',
+  'dnf',
+  'tar',
+  'gzip',
+  'openssl',
+  'git',
+  'printenv',
+  'env',
+  'nslookup',
+  'ping',
 ]);
 
 interface Walker {
@@ -37,13 +125,28 @@ interface Walker {
   sawRunnerBinary: boolean;
 }
 
-function walkArgv(w: Walker, argv: string[], origin: Invocation['origin'], redirects: Redirect[], depth: number, sink: Invocation[]): void {
+function walkArgv(
+  w: Walker,
+  argv: string[],
+  origin: Invocation['origin'],
+  redirects: Redirect[],
+  depth: number,
+  sink: Invocation[],
+): void {
   const words = stripWrappers(argv);
   if (words.length === 0) return;
   const sh = shellInvocation(words);
   if (sh) {
-    if ('script' in sh) walkScript(w, sh.script, origin === 'argv' || origin === 'image-default' ? 'script' : origin, depth + 1, sink);
-    else if (origin === 'argv' || origin === 'script' || origin === 'image-default') w.opaque = true;
+    if ('script' in sh)
+      walkScript(
+        w,
+        sh.script,
+        origin === 'argv' || origin === 'image-default' ? 'script' : origin,
+        depth + 1,
+        sink,
+      );
+    else if (origin === 'argv' || origin === 'script' || origin === 'image-default')
+      w.opaque = true;
     return;
   }
   const cmd = words[0]!;
@@ -64,26 +167,44 @@ function walkArgv(w: Walker, argv: string[], origin: Invocation['origin'], redir
     const operands = words.slice(1).filter((x) => !x.startsWith('-'));
     let src: string | undefined;
     if (b === 'cat' || b === 'envsubst') src = input?.target ?? operands[operands.length - 1];
-    else if (b === 'sed' || b === 'awk') src = input?.target ?? (operands.length > 1 ? operands[operands.length - 1] : undefined);
+    else if (b === 'sed' || b === 'awk')
+      src = input?.target ?? (operands.length > 1 ? operands[operands.length - 1] : undefined);
     addCopy(w, src, out.target, false);
     return;
   }
-  if (b === '.' || b === 'source' || (!PLAIN_TOOLS.has(b) && (cmd.includes('/') || /\.(sh|bash)$/.test(cmd)))) w.opaque = true;
+  if (
+    b === '.' ||
+    b === 'source' ||
+    (!PLAIN_TOOLS.has(b) && (cmd.includes('/') || /\.(sh|bash)$/.test(cmd)))
+  )
+    w.opaque = true;
 }
 
-function walkScript(w: Walker, script: string, origin: Invocation['origin'], depth: number, sink: Invocation[]): void {
+function walkScript(
+  w: Walker,
+  script: string,
+  origin: Invocation['origin'],
+  depth: number,
+  sink: Invocation[],
+): void {
   if (depth > 4) return;
   for (const c of parseScript(script)) {
     for (const a of c.assignments) w.ctx.scriptVars.add(a.name);
     const words = c.words.map((x) => x.text);
-    if (words[0] === 'export' || words[0] === 'readonly' || words[0] === 'local' || words[0] === 'declare') {
+    if (
+      words[0] === 'export' ||
+      words[0] === 'readonly' ||
+      words[0] === 'local' ||
+      words[0] === 'declare'
+    ) {
       for (const x of words.slice(1)) {
         const m = /^([A-Za-z_][A-Za-z0-9_]*)=/.exec(x);
         if (m) w.ctx.scriptVars.add(m[1]!);
       }
       continue;
     }
-    if (words[0] === 'read') for (const x of words.slice(1)) if (!x.startsWith('-')) w.ctx.scriptVars.add(x);
+    if (words[0] === 'read')
+      for (const x of words.slice(1)) if (!x.startsWith('-')) w.ctx.scriptVars.add(x);
     walkArgv(w, words, origin, c.redirects, depth, sink);
   }
 }
@@ -105,14 +226,17 @@ function recordCopy(w: Walker, tool: string, args: string[]): void {
   if (dest === undefined || operands.length === 0) return;
   const destIsDir = targetDir !== undefined || dest.endsWith('/') || operands.length > 1;
   for (const src of operands) {
-    const srcDirContents = /\/\.?$/.test(src) || (recursive && !/\.[A-Za-z0-9]+$/.test(basename(src)));
+    const srcDirContents =
+      /\/\.?$/.test(src) || (recursive && !/\.[A-Za-z0-9]+$/.test(basename(src)));
     if (recursive && srcDirContents) {
       const from = src.replace(/\/\.?$/, '');
-      const to = /\/\.$/.test(src) || dest.endsWith('/') === false ? dest : posix.join(dest, basename(from));
+      const to =
+        /\/\.$/.test(src) || dest.endsWith('/') === false ? dest : posix.join(dest, basename(from));
       addCopy(w, from, to, true);
       continue;
     }
-    const toFile = destIsDir || !/\.[A-Za-z0-9]+$/.test(basename(dest)) ? posix.join(dest, basename(src)) : dest;
+    const toFile =
+      destIsDir || !/\.[A-Za-z0-9]+$/.test(basename(dest)) ? posix.join(dest, basename(src)) : dest;
     addCopy(w, src, toFile, false);
   }
 }
@@ -143,24 +267,43 @@ export function analyzeContainer(
   const podSec = securityUser(pod.securityContext);
   const ownSec = securityUser(c.securityContext);
   const uid = ownSec.uid ?? podSec.uid;
-  const nonRoot = uid !== undefined ? uid !== 0 : (ownSec.nonRoot ?? podSec.nonRoot ?? false) || nonRootImage(image);
+  const nonRoot =
+    uid !== undefined
+      ? uid !== 0
+      : (ownSec.nonRoot ?? podSec.nonRoot ?? false) || nonRootImage(image);
   const ctx: Ctx = { env, envFrom, scriptVars: new Set() };
-  const w: Walker = { ci, runnerImage, ctx, mounts, invocations: [], copies: [], opaque: false, order: 0, sawRunnerBinary: false };
+  const w: Walker = {
+    ci,
+    runnerImage,
+    ctx,
+    mounts,
+    invocations: [],
+    copies: [],
+    opaque: false,
+    order: 0,
+    sawRunnerBinary: false,
+  };
 
   const command = strings(c.command);
   const args = strings(c.args);
-  if (command && command.length > 0) walkArgv(w, [...command, ...(args ?? [])], 'argv', [], 0, w.invocations);
+  if (command && command.length > 0)
+    walkArgv(w, [...command, ...(args ?? [])], 'argv', [], 0, w.invocations);
   else if (runnerImage) {
     const a = args && args.length > 0 ? args : DEFAULT_CMD;
     // the image entrypoint passes args to gitlab-runner; `args: [sh, -c, …]` is not a thing it supports
     w.sawRunnerBinary = true;
-    w.invocations.push(parseInvocation(a, ctx, args && args.length > 0 ? 'argv' : 'image-default', w.order++));
+    w.invocations.push(
+      parseInvocation(a, ctx, args && args.length > 0 ? 'argv' : 'image-default', w.order++),
+    );
   } else if (args && args.length > 0) walkArgv(w, args, 'argv', [], 0, w.invocations);
   else w.opaque = true; // the image's own entrypoint: unknown
 
   const lifecycle: Invocation[] = [];
   if (isRecord(c.lifecycle)) {
-    for (const [hook, origin] of [['preStop', 'preStop'], ['postStart', 'postStart']] as const) {
+    for (const [hook, origin] of [
+      ['preStop', 'preStop'],
+      ['postStart', 'postStart'],
+    ] as const) {
       const h = c.lifecycle[hook];
       const cmd = isRecord(h) && isRecord(h.exec) ? strings(h.exec.command) : undefined;
       if (cmd) walkArgv(w, cmd, origin, [], 0, lifecycle);
@@ -168,7 +311,9 @@ export function analyzeContainer(
   }
 
   const envField = (e: EnvEntry): string => e.field;
-  const registers = w.invocations.filter((i) => i.subcommand === 'register').map((i) => registerInfo(i, ctx, nonRoot, envField));
+  const registers = w.invocations
+    .filter((i) => i.subcommand === 'register')
+    .map((i) => registerInfo(i, ctx, nonRoot, envField));
   const ca: ContainerAnalysis = {
     role,
     index,
@@ -200,4 +345,3 @@ export function analyzeContainer(
   }
   return ca;
 }
-

@@ -26,7 +26,10 @@ export function analyzeWorkload(obj: unknown): WorkloadAnalysis | undefined {
   return a;
 }
 
-const copiedFrom = new WeakMap<RunProvenance['copies'], NonNullable<ContainerAnalysis['configCopiedFrom']>>();
+const copiedFrom = new WeakMap<
+  RunProvenance['copies'],
+  NonNullable<ContainerAnalysis['configCopiedFrom']>
+>();
 
 function analyze(obj: Record<string, unknown>): WorkloadAnalysis | undefined {
   const ps = getPodSpec(obj);
@@ -41,10 +44,25 @@ function analyze(obj: Record<string, unknown>): WorkloadAnalysis | undefined {
   const fieldPrefix = ps.pointer === '/spec' ? 'spec' : 'spec.template.spec';
   const containers: ContainerAnalysis[] = [];
   arr(spec.initContainers).forEach((c, i) => {
-    if (isRecord(c)) containers.push(analyzeContainer(c, 'initContainer', i, containers.length, spec, vmap, ps.pointer, fieldPrefix));
+    if (isRecord(c))
+      containers.push(
+        analyzeContainer(
+          c,
+          'initContainer',
+          i,
+          containers.length,
+          spec,
+          vmap,
+          ps.pointer,
+          fieldPrefix,
+        ),
+      );
   });
   arr(spec.containers).forEach((c, i) => {
-    if (isRecord(c)) containers.push(analyzeContainer(c, 'container', i, containers.length, spec, vmap, ps.pointer, fieldPrefix));
+    if (isRecord(c))
+      containers.push(
+        analyzeContainer(c, 'container', i, containers.length, spec, vmap, ps.pointer, fieldPrefix),
+      );
   });
   if (!containers.some((c) => c.isRunner)) return undefined;
 
@@ -71,7 +89,9 @@ function analyze(obj: Record<string, unknown>): WorkloadAnalysis | undefined {
     // containers whose config gets the same copies share one list (1,200 runners × 2,500 copies)
     let from = copiedFrom.get(prov.copies);
     if (!from) {
-      from = prov.copies.map(({ op, container }) => (op.from ? { from: op.from, container } : { container }));
+      from = prov.copies.map(({ op, container }) =>
+        op.from ? { from: op.from, container } : { container },
+      );
       copiedFrom.set(prov.copies, from);
     }
     c.configCopiedFrom = from;

@@ -20,7 +20,11 @@ t.test('dev mode (npm start) behind a real kube-apiserver', { skip: SKIP_CLUSTER
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const port = await freePort();
   // what `npm start` runs, with the port moved off 8443 so parallel runs do not collide
-  const wh = await startWebhook({ GRA_PORT: String(port), GRA_METRICS_PORT: '0', GRA_CERT_DIR: path.join(dir, 'certs') });
+  const wh = await startWebhook({
+    GRA_PORT: String(port),
+    GRA_METRICS_PORT: '0',
+    GRA_CERT_DIR: path.join(dir, 'certs'),
+  });
   t.teardown(() => wh.stop('SIGKILL'));
   const ca = await readFile(path.join(dir, 'certs/ca.crt'), 'utf8');
 
@@ -38,13 +42,23 @@ t.test('dev mode (npm start) behind a real kube-apiserver', { skip: SKIP_CLUSTER
   let r = await apiCall(cluster, 'POST', '/api/v1/namespaces/gitlab-runner/configmaps', cm);
   // the apiserver's webhook informer may not have the new configuration yet
   for (let i = 0; i < 50 && r.status === 201; i++) {
-    await apiCall(cluster, 'DELETE', '/api/v1/namespaces/gitlab-runner/configmaps/gitlab-runner-config');
+    await apiCall(
+      cluster,
+      'DELETE',
+      '/api/v1/namespaces/gitlab-runner/configmaps/gitlab-runner-config',
+    );
     await new Promise((res) => setTimeout(res, 100));
     r = await apiCall(cluster, 'POST', '/api/v1/namespaces/gitlab-runner/configmaps', cm);
   }
   t.equal(r.status, 403, 'denied through the dev webhook');
-  t.match(r.json?.message, /admission webhook "validate\.dev\.gitlab-runner-admission\.io" denied the request/);
-  t.match(r.json?.message, /\[GRA001\] key "config\.toml", \[\[runners\]\] #0 "ois-cfa-runner", line 8/);
+  t.match(
+    r.json?.message,
+    /admission webhook "validate\.dev\.gitlab-runner-admission\.io" denied the request/,
+  );
+  t.match(
+    r.json?.message,
+    /\[GRA001\] key "config\.toml", \[\[runners\]\] #0 "ois-cfa-runner", line 8/,
+  );
   t.notOk(r.text.includes(SEED_REG_TOKEN));
   t.notMatch(r.text, /x509|certificate/, 'no TLS trouble: the apiserver parsed the dev CA');
 });

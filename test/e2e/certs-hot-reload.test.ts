@@ -8,7 +8,12 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { FileCertSource } from '../../src/certs/files-source.js';
 import { createCertSource } from '../../src/certs/source.js';
-import { DAY_MS, generateCa, issueServingForService, type PemPair } from '../../src/certs/generate.js';
+import {
+  DAY_MS,
+  generateCa,
+  issueServingForService,
+  type PemPair,
+} from '../../src/certs/generate.js';
 import { loadSettings } from '../../src/settings/settings.js';
 import type { CertPair } from '../../src/certs/types.js';
 
@@ -38,13 +43,25 @@ async function kubeletDir(first: PemPair) {
   };
 }
 
-function get(port: number, ca: string, agent: https.Agent | false): Promise<{ serial: string; reused: boolean }> {
+function get(
+  port: number,
+  ca: string,
+  agent: https.Agent | false,
+): Promise<{ serial: string; reused: boolean }> {
   return new Promise((resolve, reject) => {
-    const req = https.get({ host: '127.0.0.1', port, path: '/', servername: 'gra.ci.svc', ca, agent }, (res) => {
-      const serial = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().serialNumber;
-      res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve({ serial, reused: req.reusedSocket }) : reject(new Error(`status ${res.statusCode}`))));
-    });
+    const req = https.get(
+      { host: '127.0.0.1', port, path: '/', servername: 'gra.ci.svc', ca, agent },
+      (res) => {
+        const serial = (res.socket as import('node:tls').TLSSocket).getPeerCertificate()
+          .serialNumber;
+        res.resume();
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve({ serial, reused: req.reusedSocket })
+            : reject(new Error(`status ${res.statusCode}`)),
+        );
+      },
+    );
     req.on('error', reject);
   });
 }
@@ -54,97 +71,130 @@ function serial(p: PemPair): string {
 }
 
 const ca = generateCa();
-const [A, B, C] = [0, 1, 2].map(() => issueServingForService(ca, 'gra', 'ci')) as [PemPair, PemPair, PemPair];
+const [A, B, C] = [0, 1, 2].map(() => issueServingForService(ca, 'gra', 'ci')) as [
+  PemPair,
+  PemPair,
+  PemPair,
+];
 
-t.test('swapping the mounted certs under load: 0 failed requests, new connections see the new cert', async (t) => {
-  const kd = await kubeletDir(A);
-  const src = await FileCertSource.open({ dir: kd.dir, log: silent, pollMs: 200 });
-  t.teardown(() => src.close());
-  const server = https.createServer({ key: src.current().key, cert: src.current().cert }, (_req, res) => res.end('ok'));
-  // Same wiring as src/server/app.ts: new handshakes get the new context, open connections keep theirs.
-  const updated: CertPair[] = [];
-  let onNext: (() => void) | undefined;
-  src.onUpdate((p) => {
-    server.setSecureContext({ key: p.key, cert: p.cert });
-    updated.push(p);
-    onNext?.();
-  });
-  const nextUpdate = () => new Promise<void>((r) => (onNext = r));
-  server.keepAliveTimeout = 120_000; // as in src/server/app.ts; the keep-alive check below needs the socket to live
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const port = (server.address() as AddressInfo).port;
+t.test(
+  'swapping the mounted certs under load: 0 failed requests, new connections see the new cert',
+  async (t) => {
+    const kd = await kubeletDir(A);
+    const src = await FileCertSource.open({ dir: kd.dir, log: silent, pollMs: 200 });
+    t.teardown(() => src.close());
+    const server = https.createServer(
+      { key: src.current().key, cert: src.current().cert },
+      (_req, res) => res.end('ok'),
+    );
+    // Same wiring as src/server/app.ts: new handshakes get the new context, open connections keep theirs.
+    const updated: CertPair[] = [];
+    let onNext: (() => void) | undefined;
+    src.onUpdate((p) => {
+      server.setSecureContext({ key: p.key, cert: p.cert });
+      updated.push(p);
+      onNext?.();
+    });
+    const nextUpdate = () => new Promise<void>((r) => (onNext = r));
+    server.keepAliveTimeout = 120_000; // as in src/server/app.ts; the keep-alive check below needs the socket to live
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.teardown(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const port = (server.address() as AddressInfo).port;
 
-  const keepAlive = new https.Agent({ keepAlive: true, maxSockets: 1 });
-  t.teardown(() => keepAlive.destroy());
-  t.equal((await get(port, ca.cert, keepAlive)).serial, serial(A));
+    const keepAlive = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    t.teardown(() => keepAlive.destroy());
+    t.equal((await get(port, ca.cert, keepAlive)).serial, serial(A));
 
-  let failures = 0;
-  let done = 0;
-  let stop = false;
-  const seen = new Set<string>();
-  const MAX = 3000; // bound the loop even if a swap never lands
-  const worker = async (agent: https.Agent | false) => {
-    while (!stop && done < MAX) {
-      try {
-        seen.add((await get(port, ca.cert, agent)).serial);
-      } catch {
-        failures++;
+    let failures = 0;
+    let done = 0;
+    let stop = false;
+    const seen = new Set<string>();
+    const MAX = 3000; // bound the loop even if a swap never lands
+    const worker = async (agent: https.Agent | false) => {
+      while (!stop && done < MAX) {
+        try {
+          seen.add((await get(port, ca.cert, agent)).serial);
+        } catch {
+          failures++;
+        }
+        done++;
       }
-      done++;
-    }
-  };
-  const until = async (n: number) => {
-    while (done < n && done < MAX) await new Promise((r) => setImmediate(r));
-  };
-  const workers = [worker(false), worker(false), worker(false), worker(keepAlive)];
+    };
+    const until = async (n: number) => {
+      while (done < n && done < MAX) await new Promise((r) => setImmediate(r));
+    };
+    const workers = [worker(false), worker(false), worker(false), worker(keepAlive)];
 
-  await until(40);
-  const toB = nextUpdate();
-  await kd.swap(B);
-  await toB;
-  const afterB = done;
-  await until(afterB + 40);
+    await until(40);
+    const toB = nextUpdate();
+    await kd.swap(B);
+    await toB;
+    const afterB = done;
+    await until(afterB + 40);
 
-  // A broken swap (key of another cert) is refused; B keeps serving.
-  await kd.swap({ cert: C.cert, key: A.key });
-  t.equal(await src.reload(), 'rejected');
-  await until(done + 40);
-  const toC = nextUpdate();
-  await kd.swap(C);
-  await toC;
-  await until(done + 40);
-  stop = true;
-  await Promise.all(workers);
+    // A broken swap (key of another cert) is refused; B keeps serving.
+    await kd.swap({ cert: C.cert, key: A.key });
+    t.equal(await src.reload(), 'rejected');
+    await until(done + 40);
+    const toC = nextUpdate();
+    await kd.swap(C);
+    await toC;
+    await until(done + 40);
+    stop = true;
+    await Promise.all(workers);
 
-  t.equal(failures, 0, `0 failed requests out of ${done}`);
-  t.ok(done < MAX, 'the swaps landed before the loop bound');
-  t.same(updated.map((p) => p.cert), [B.cert, C.cert], 'two reloads, the broken pair never applied');
-  t.ok(seen.has(serial(B)), 'requests during the load saw B');
-  t.equal((await get(port, ca.cert, false)).serial, serial(C), 'a new connection sees the latest cert');
-  const ka = await get(port, ca.cert, keepAlive);
-  t.ok(ka.reused, 'the keep-alive connection opened before the swaps is still up');
-  t.equal(ka.serial, serial(A), 'and keeps the cert it was opened with');
-});
+    t.equal(failures, 0, `0 failed requests out of ${done}`);
+    t.ok(done < MAX, 'the swaps landed before the loop bound');
+    t.same(
+      updated.map((p) => p.cert),
+      [B.cert, C.cert],
+      'two reloads, the broken pair never applied',
+    );
+    t.ok(seen.has(serial(B)), 'requests during the load saw B');
+    t.equal(
+      (await get(port, ca.cert, false)).serial,
+      serial(C),
+      'a new connection sees the latest cert',
+    );
+    const ka = await get(port, ca.cert, keepAlive);
+    t.ok(ka.reused, 'the keep-alive connection opened before the swaps is still up');
+    t.equal(ka.serial, serial(A), 'and keeps the cert it was opened with');
+  },
+);
 
 t.test('an expired or mismatched pair is refused at start with a clear message', async (t) => {
-  const expired = issueServingForService(ca, 'gra', 'ci', { now: new Date(Date.now() - 400 * DAY_MS) });
+  const expired = issueServingForService(ca, 'gra', 'ci', {
+    now: new Date(Date.now() - 400 * DAY_MS),
+  });
   const kdExpired = await kubeletDir(expired);
-  const settings = (dir: string) => loadSettings({ GRA_CERT_MODE: 'files', GRA_CERT_DIR: dir, GRA_SERVICE_NAME: 'gra', GRA_NAMESPACE: 'ci' });
+  const settings = (dir: string) =>
+    loadSettings({
+      GRA_CERT_MODE: 'files',
+      GRA_CERT_DIR: dir,
+      GRA_SERVICE_NAME: 'gra',
+      GRA_NAMESPACE: 'ci',
+    });
   await t.rejects(createCertSource(settings(kdExpired.dir), silent), {
     name: 'CertError',
-    message: new RegExp(`^${path.join(kdExpired.dir, 'tls.crt').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} expired on \\d{4}-\\d\\d-\\d\\dT`),
+    message: new RegExp(
+      `^${path.join(kdExpired.dir, 'tls.crt').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} expired on \\d{4}-\\d\\d-\\d\\dT`,
+    ),
   });
   const kdMismatch = await kubeletDir({ cert: A.cert, key: B.key });
   await t.rejects(createCertSource(settings(kdMismatch.dir), silent), {
     message: `${path.join(kdMismatch.dir, 'tls.key')} does not match ${path.join(kdMismatch.dir, 'tls.crt')}`,
   });
   const empty = await mkdtemp(path.join(tmpdir(), 'gra-reload-'));
-  await t.rejects(createCertSource(settings(empty), silent), { message: `cannot read tls.crt in ${empty}: ENOENT` });
-  const good = await createCertSource({ ...settings(kdExpired.dir), certMode: 'certManager', certDir: (await kubeletDir(A)).dir }, silent);
+  await t.rejects(createCertSource(settings(empty), silent), {
+    message: `cannot read tls.crt in ${empty}: ENOENT`,
+  });
+  const good = await createCertSource(
+    { ...settings(kdExpired.dir), certMode: 'certManager', certDir: (await kubeletDir(A)).dir },
+    silent,
+  );
   t.equal(good.current().cert, A.cert, 'certManager mode reads the same files');
   t.ok(good.ready());
   await good.close();

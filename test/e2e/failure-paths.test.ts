@@ -21,18 +21,33 @@ const app = buildApp({
   settings,
   logger: pino({ level: 'silent' }),
   certs: { current: () => ({ key: dev.key, cert: dev.cert }), ready: () => true },
-  deps: { lookups: { resolve: async () => { throw new Error('lookup exploded'); } } },
+  deps: {
+    lookups: {
+      resolve: async () => {
+        throw new Error('lookup exploded');
+      },
+    },
+  },
 });
 await app.fastify.listen({ host: '127.0.0.1', port: 0 });
 const port = (app.fastify.server.address() as { port: number }).port;
-t.teardown(async () => { await app.fastify.close(); await rm(dir, { recursive: true, force: true }); });
+t.teardown(async () => {
+  await app.fastify.close();
+  await rm(dir, { recursive: true, force: true });
+});
 
 const dep = readYamlDocs(path.join(fixturesDir, 'seed/deployment-run.yaml'))[0];
 dep.metadata.annotations = { 'gitlab-runner-admission/token-secret': 'gitlab-runner-tokens' };
 
 t.test('/mutate fails open with a warning', async (t) => {
   const body = review(dep);
-  const res = await request(`https://127.0.0.1:${port}/mutate`, dev.ca, 'POST', JSON.stringify(body), { 'content-type': 'application/json' });
+  const res = await request(
+    `https://127.0.0.1:${port}/mutate`,
+    dev.ca,
+    'POST',
+    JSON.stringify(body),
+    { 'content-type': 'application/json' },
+  );
   t.equal(res.status, 200);
   t.equal(res.json.response.uid, body.request.uid);
   t.equal(res.json.response.allowed, true);
@@ -42,11 +57,22 @@ t.test('/mutate fails open with a warning', async (t) => {
 
 t.test('/validate decides without the broken dependency and says so', async (t) => {
   const body = review(dep);
-  const res = await request(`https://127.0.0.1:${port}/validate`, dev.ca, 'POST', JSON.stringify(body), { 'content-type': 'application/json' });
+  const res = await request(
+    `https://127.0.0.1:${port}/validate`,
+    dev.ca,
+    'POST',
+    JSON.stringify(body),
+    { 'content-type': 'application/json' },
+  );
   t.equal(res.status, 200);
   t.equal(res.json.response.uid, body.request.uid);
   t.equal(res.json.response.allowed, true, 'the offline rules alone do not deny this Deployment');
-  t.ok(res.json.response.warnings.some((w: string) => /lookup: reading the referenced objects failed/.test(w)), 'warns that the lookup failed');
+  t.ok(
+    res.json.response.warnings.some((w: string) =>
+      /lookup: reading the referenced objects failed/.test(w),
+    ),
+    'warns that the lookup failed',
+  );
   t.notOk(JSON.stringify(res.json).includes('exploded'), 'no internals in the answer');
   const ok = await request(`https://127.0.0.1:${port}/healthz`, dev.ca, 'GET');
   t.equal(ok.status, 200, 'process still serving');

@@ -1,7 +1,12 @@
 import t from 'tap';
 import pino from 'pino';
 import { startFakeGitlab, type FakeGitlab } from '../helpers/fake-gitlab.js';
-import { createVerifier, SYSTEM_ID, type GitlabVerifier, type VerifyItem } from '../../src/gitlab/verifier.js';
+import {
+  createVerifier,
+  SYSTEM_ID,
+  type GitlabVerifier,
+  type VerifyItem,
+} from '../../src/gitlab/verifier.js';
 import type { Settings } from '../../src/settings/settings.js';
 import { createHttpsFetch } from '../../src/gitlab/transport.js';
 
@@ -27,12 +32,22 @@ gl.addRegistrationToken(LEGACY_REG);
 const ALL = [VALID, REVOKED, ORPHAN, LEGACY_AUTH, LEGACY_REG];
 
 const log = pino({ level: 'silent' });
-const at = { object: { kind: 'ConfigMap', namespace: 'ci', name: 'runner' }, dataKey: 'config.toml' };
-const item = (token: string, url = gl.url): VerifyItem => ({ url, token, at: { ...at, runner: { index: 0 } } });
+const at = {
+  object: { kind: 'ConfigMap', namespace: 'ci', name: 'runner' },
+  dataKey: 'config.toml',
+};
+const item = (token: string, url = gl.url): VerifyItem => ({
+  url,
+  token,
+  at: { ...at, runner: { index: 0 } },
+});
 
 function verifier(over: Partial<Settings['gitlab']> = {}): GitlabVerifier {
   // generous budget where the budget is not the subject: CI boxes can be slow at TLS handshakes
-  const v = createVerifier({ verify: true, allowlist: [gl.url], caFile: gl.caFile, budgetMs: 20_000, ...over }, log);
+  const v = createVerifier(
+    { verify: true, allowlist: [gl.url], caFile: gl.caFile, budgetMs: 20_000, ...over },
+    log,
+  );
   t.teardown(() => v.close());
   return v;
 }
@@ -45,9 +60,18 @@ function reset(...fakes: FakeGitlab[]) {
 t.test('200, 403, 422 and legacy tokens over HTTPS with the CA file', async (t) => {
   reset(gl);
   const v = verifier();
-  const r = await v.verify([item(VALID), item(REVOKED), item(ORPHAN), item(LEGACY_AUTH), item(LEGACY_REG)], { dryRun: false, deadline: soon() });
-  t.same(r.results.map((x) => x.outcome), ['valid', 'rejected', 'orphaned', 'valid', 'rejected']);
-  t.same(r.findings.map((f) => f.ruleId), ['GRA301', 'GRA303', 'GRA304', 'GRA302']);
+  const r = await v.verify(
+    [item(VALID), item(REVOKED), item(ORPHAN), item(LEGACY_AUTH), item(LEGACY_REG)],
+    { dryRun: false, deadline: soon() },
+  );
+  t.same(
+    r.results.map((x) => x.outcome),
+    ['valid', 'rejected', 'orphaned', 'valid', 'rejected'],
+  );
+  t.same(
+    r.findings.map((f) => f.ruleId),
+    ['GRA301', 'GRA303', 'GRA304', 'GRA302'],
+  );
   t.same(r.warnings, []);
   const calls = gl.calls('POST', '/api/v4/runners/verify');
   t.equal(calls.length, 5, 'one call per token, in parallel');
@@ -58,15 +82,18 @@ t.test('200, 403, 422 and legacy tokens over HTTPS with the CA file', async (t) 
   for (const tok of ALL) t.notOk(text.includes(tok), 'no whole token in findings or warnings');
 });
 
-t.test('without the CA file the self-signed GitLab is not trusted: allowed with a warning', async (t) => {
-  reset(gl);
-  const v = verifier({ caFile: undefined });
-  const r = await v.verify([item(REVOKED)], { dryRun: false, deadline: soon() });
-  t.equal(r.results[0]!.outcome, 'network-error');
-  t.same(r.findings, []);
-  t.match(r.warnings[0]!, /unreachable \([A-Z_]+\)/);
-  t.equal(gl.requests.length, 0, 'no HTTP request went through');
-});
+t.test(
+  'without the CA file the self-signed GitLab is not trusted: allowed with a warning',
+  async (t) => {
+    reset(gl);
+    const v = verifier({ caFile: undefined });
+    const r = await v.verify([item(REVOKED)], { dryRun: false, deadline: soon() });
+    t.equal(r.results[0]!.outcome, 'network-error');
+    t.same(r.findings, []);
+    t.match(r.warnings[0]!, /unreachable \([A-Z_]+\)/);
+    t.equal(gl.requests.length, 0, 'no HTTP request went through');
+  },
+);
 
 t.test('budget: a slow GitLab never makes the review wait for it', async (t) => {
   reset(gl);
@@ -76,12 +103,19 @@ t.test('budget: a slow GitLab never makes the review wait for it', async (t) => 
   reset(gl);
   gl.delayMs = 30_000;
   const r = await v.verify([item(REVOKED), item(ORPHAN)], { dryRun: false, deadline: soon() });
-  t.same(r.results.map((x) => x.outcome), ['timeout', 'timeout']);
+  t.same(
+    r.results.map((x) => x.outcome),
+    ['timeout', 'timeout'],
+  );
   t.match(r.warnings.join('\n'), /did not answer within 1000 ms/);
   t.same(r.findings, [], 'a timeout allows');
-  t.ok(gl.requests.every((c) => !c.responded), 'verify() resolved while GitLab was still holding the requests');
+  t.ok(
+    gl.requests.every((c) => !c.responded),
+    'verify() resolved while GitLab was still holding the requests',
+  );
   // both calls went out without waiting for each other (the first is held for 30 s)
-  for (let i = 0; i < 100 && gl.calls('POST', '/api/v4/runners/verify').length < 2; i++) await new Promise((ok) => setTimeout(ok, 50));
+  for (let i = 0; i < 100 && gl.calls('POST', '/api/v4/runners/verify').length < 2; i++)
+    await new Promise((ok) => setTimeout(ok, 50));
   t.equal(gl.calls('POST', '/api/v4/runners/verify').length, 2, 'calls in parallel');
   gl.delayMs = 0;
 });
@@ -93,7 +127,10 @@ t.test('the review deadline wins over a larger budget', async (t) => {
   const r = await v.verify([item(REVOKED)], { dryRun: false, deadline: Date.now() + 500 });
   t.equal(r.results[0]!.outcome, 'timeout');
   t.match(r.warnings[0]!, /did not answer within \d+ ms/);
-  t.ok(gl.requests.every((c) => !c.responded), 'resolved before GitLab answered');
+  t.ok(
+    gl.requests.every((c) => !c.responded),
+    'resolved before GitLab answered',
+  );
   gl.delayMs = 0;
 });
 
@@ -139,14 +176,24 @@ t.test('a config pointing elsewhere is never contacted: no TCP connection at all
     `http://${g.host}/gitlab`, // scheme downgrade
     `https://user@${g.host}/gitlab`, // userinfo on the right host
   ];
-  const r = await v.verify(tricks.map((u) => item(REVOKED, u)), { dryRun: false, deadline: soon() });
+  const r = await v.verify(
+    tricks.map((u) => item(REVOKED, u)),
+    { dryRun: false, deadline: soon() },
+  );
   t.same(new Set(r.results.map((x) => x.outcome)), new Set(['not-allowed']));
   t.equal(evil.connections, 0, 'the other server saw no connection');
   t.equal(gl.connections, 0, 'the allowed host saw no connection for paths outside the prefix');
   t.same(r.findings, []);
 
-  const ok = await v.verify([item(REVOKED, `${gl.url}/gitlab/`)], { dryRun: false, deadline: soon() });
-  t.equal(ok.results[0]!.outcome, 'unexpected-status', 'inside the prefix it is contacted (the fake serves /api/v4 at its root, hence 404)');
+  const ok = await v.verify([item(REVOKED, `${gl.url}/gitlab/`)], {
+    dryRun: false,
+    deadline: soon(),
+  });
+  t.equal(
+    ok.results[0]!.outcome,
+    'unexpected-status',
+    'inside the prefix it is contacted (the fake serves /api/v4 at its root, hence 404)',
+  );
   t.equal(gl.calls('POST', '/gitlab/api/v4/runners/verify').length, 1);
 });
 
@@ -158,7 +205,11 @@ t.test('cache and single-flight over the wire', async (t) => {
     v.verify([item(REVOKED)], { dryRun: false, deadline: soon() }),
     v.verify([item(REVOKED)], { dryRun: false, deadline: soon() }),
   ]);
-  t.equal(gl.calls('POST', '/api/v4/runners/verify').length, 1, 'two concurrent reviews, one request');
+  t.equal(
+    gl.calls('POST', '/api/v4/runners/verify').length,
+    1,
+    'two concurrent reviews, one request',
+  );
   t.equal(a.findings[0]?.ruleId, 'GRA301');
   t.equal(b.findings[0]?.ruleId, 'GRA301');
   const c = await v.verify([item(REVOKED)], { dryRun: false, deadline: soon() });
@@ -167,13 +218,25 @@ t.test('cache and single-flight over the wire', async (t) => {
   gl.delayMs = 0;
 });
 
-t.test('the fake answers jobs/request like GitLab (facts §3): 204 for a valid token, 403 otherwise', async (t) => {
-  reset(gl);
-  const f = createHttpsFetch({ caFile: gl.caFile });
-  t.teardown(() => f.close());
-  const call = (token: string) =>
-    f(`${gl.url}/api/v4/jobs/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }), signal: AbortSignal.timeout(5000) });
-  t.equal((await call(VALID)).status, 204);
-  t.equal((await call(REVOKED)).status, 403);
-  t.equal((await call(LEGACY_REG)).status, 403, 'a registration token is forbidden on jobs/request (facts §2)');
-});
+t.test(
+  'the fake answers jobs/request like GitLab (facts §3): 204 for a valid token, 403 otherwise',
+  async (t) => {
+    reset(gl);
+    const f = createHttpsFetch({ caFile: gl.caFile });
+    t.teardown(() => f.close());
+    const call = (token: string) =>
+      f(`${gl.url}/api/v4/jobs/request`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token }),
+        signal: AbortSignal.timeout(5000),
+      });
+    t.equal((await call(VALID)).status, 204);
+    t.equal((await call(REVOKED)).status, 403);
+    t.equal(
+      (await call(LEGACY_REG)).status,
+      403,
+      'a registration token is forbidden on jobs/request (facts §2)',
+    );
+  },
+);

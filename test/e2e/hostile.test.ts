@@ -35,7 +35,11 @@ t.setTimeout(300_000);
 const outDir = path.join(repoRoot, 'node_modules/.cache', `gra-hostile-${process.pid}`);
 t.teardown(() => rm(outDir, { recursive: true, force: true }));
 const tsc = path.join(repoRoot, 'node_modules/typescript/bin/tsc');
-const build = spawnSync(process.execPath, [tsc, '-p', path.join(repoRoot, 'tsconfig.build.json'), '--outDir', outDir], { encoding: 'utf8', cwd: repoRoot });
+const build = spawnSync(
+  process.execPath,
+  [tsc, '-p', path.join(repoRoot, 'tsconfig.build.json'), '--outDir', outDir],
+  { encoding: 'utf8', cwd: repoRoot },
+);
 const main = path.join(outDir, 'cli/main.js');
 if (!existsSync(main)) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
 
@@ -45,7 +49,13 @@ t.teardown(() => rm(dir, { recursive: true, force: true }));
 // --max-semi-space-size=4 as `npm start` and the image run it
 const proc = spawn(process.execPath, ['--max-semi-space-size=4', main, 'serve'], {
   cwd: repoRoot,
-  env: { ...process.env, GRA_PORT: '0', GRA_METRICS_PORT: '0', GRA_CERT_DIR: dir, GRA_LOG_LEVEL: 'info' },
+  env: {
+    ...process.env,
+    GRA_PORT: '0',
+    GRA_METRICS_PORT: '0',
+    GRA_CERT_DIR: dir,
+    GRA_LOG_LEVEL: 'info',
+  },
   stdio: ['ignore', 'pipe', 'pipe'],
 });
 t.teardown(() => {
@@ -55,7 +65,10 @@ const lines: string[] = [];
 const url = await new Promise<string>((resolve, reject) => {
   let buf = '';
   let stderr = '';
-  const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr.slice(-2000)}`)), 60_000);
+  const timer = setTimeout(
+    () => reject(new Error(`serve did not start: ${stderr.slice(-2000)}`)),
+    60_000,
+  );
   proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   proc.stdout!.on('data', (c: Buffer) => {
     buf += c.toString();
@@ -86,29 +99,42 @@ t.teardown(() => {
   probeAgent.destroy();
 });
 
-function send(agent: https.Agent, method: string, p: string, body?: Buffer): Promise<{ status: number; json: any; ms: number }> {
+function send(
+  agent: https.Agent,
+  method: string,
+  p: string,
+  body?: Buffer,
+): Promise<{ status: number; json: any; ms: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const req = https.request(url + p, { method, agent, headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, json, ms: performance.now() - t0 });
-      });
-    });
+    const req = https.request(
+      url + p,
+      { method, agent, headers: body ? { 'content-type': 'application/json' } : {} },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, json, ms: performance.now() - t0 });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
 }
 
-const small = Buffer.from(JSON.stringify(readJson(path.join(fixturesDir, 'admission/configmap-create-registration-token.json'))));
+const small = Buffer.from(
+  JSON.stringify(
+    readJson(path.join(fixturesDir, 'admission/configmap-create-registration-token.json')),
+  ),
+);
 // warm the probe connections and the worker
 for (let i = 0; i < 3; i++) {
   await send(probeAgent, 'GET', '/healthz');
@@ -117,7 +143,9 @@ for (let i = 0; i < 3; i++) {
 await send(bigAgent, 'POST', '/validate', Buffer.from(JSON.stringify(padded())));
 
 /** Probe /healthz, /readyz and a small review in turn until `until` settles; the slowest of each. */
-async function probeWhile(until: Promise<unknown>): Promise<{ healthz: number; readyz: number; review: number; n: number }> {
+async function probeWhile(
+  until: Promise<unknown>,
+): Promise<{ healthz: number; readyz: number; review: number; n: number }> {
   let done = false;
   void until.finally(() => (done = true));
   const worst = { healthz: 0, readyz: 0, review: 0, n: 0 };
@@ -125,7 +153,8 @@ async function probeWhile(until: Promise<unknown>): Promise<{ healthz: number; r
     const h = await send(probeAgent, 'GET', '/healthz');
     const r = await send(probeAgent, 'GET', '/readyz');
     const v = await send(probeAgent, 'POST', '/validate', small);
-    if (h.status !== 200 || r.status !== 200 || v.status !== 200) throw new Error(`probe failed: ${h.status} ${r.status} ${v.status}`);
+    if (h.status !== 200 || r.status !== 200 || v.status !== 200)
+      throw new Error(`probe failed: ${h.status} ${r.status} ${v.status}`);
     worst.healthz = Math.max(worst.healthz, h.ms);
     worst.readyz = Math.max(worst.readyz, r.ms);
     worst.review = Math.max(worst.review, v.ms);
@@ -134,7 +163,9 @@ async function probeWhile(until: Promise<unknown>): Promise<{ healthz: number; r
   return worst;
 }
 
-t.comment(`time bounds × ${FACTOR.toFixed(2)} (load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} CPUs; GRA_TEST_TIME_FACTOR overrides)`);
+t.comment(
+  `time bounds × ${FACTOR.toFixed(2)} (load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} CPUs; GRA_TEST_TIME_FACTOR overrides)`,
+);
 for (const h of HOSTILE) {
   await t.test(h.name, async (t) => {
     const body = Buffer.from(JSON.stringify(h.make()));
@@ -144,18 +175,43 @@ for (const h of HOSTILE) {
     t.equal(a.status, 200, 'answered with an AdmissionReview');
     const res = a.json?.response;
     t.equal(res?.allowed, false, `denied: ${String(res?.status?.message).slice(0, 200)}`);
-    t.match(res?.status?.message ?? '', /GRA0\d\d|GRA201|was not checked/, 'for the rule it breaks, or because it was not checked');
+    t.match(
+      res?.status?.message ?? '',
+      /GRA0\d\d|GRA201|was not checked/,
+      'for the rule it breaks, or because it was not checked',
+    );
     t.ok(a.ms <= REVIEW_MS, `review answered in ${a.ms.toFixed(0)} ms (≤ ${REVIEW_MS})`);
     t.ok(probes.n > 0, `${probes.n} probe rounds ran meanwhile`);
-    t.ok(probes.healthz <= OTHERS_MS, `/healthz within ${probes.healthz.toFixed(1)} ms (≤ ${OTHERS_MS})`);
-    t.ok(probes.readyz <= OTHERS_MS, `/readyz within ${probes.readyz.toFixed(1)} ms (≤ ${OTHERS_MS})`);
-    t.ok(probes.review <= OTHERS_MS, `a small review within ${probes.review.toFixed(1)} ms (≤ ${OTHERS_MS})`);
+    t.ok(
+      probes.healthz <= OTHERS_MS,
+      `/healthz within ${probes.healthz.toFixed(1)} ms (≤ ${OTHERS_MS})`,
+    );
+    t.ok(
+      probes.readyz <= OTHERS_MS,
+      `/readyz within ${probes.readyz.toFixed(1)} ms (≤ ${OTHERS_MS})`,
+    );
+    t.ok(
+      probes.review <= OTHERS_MS,
+      `a small review within ${probes.review.toFixed(1)} ms (≤ ${OTHERS_MS})`,
+    );
   });
 }
 
 t.test('a padded object is checked in full on a worker, not waved through', async (t) => {
-  const a = await send(bigAgent, 'POST', '/validate', Buffer.from(JSON.stringify(padded(256 * 1024))));
+  const a = await send(
+    bigAgent,
+    'POST',
+    '/validate',
+    Buffer.from(JSON.stringify(padded(256 * 1024))),
+  );
   t.equal(a.json?.response?.allowed, false);
-  t.match(a.json?.response?.status?.message, /GRA201/, 'the rule it breaks, found past 256 KiB of padding');
-  t.ok(lines.some((l) => l.includes('"worker":true')), 'logged as checked on a worker');
+  t.match(
+    a.json?.response?.status?.message,
+    /GRA201/,
+    'the rule it breaks, found past 256 KiB of padding',
+  );
+  t.ok(
+    lines.some((l) => l.includes('"worker":true')),
+    'logged as checked on a worker',
+  );
 });

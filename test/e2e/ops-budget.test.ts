@@ -8,7 +8,12 @@ import { ensureDevCerts } from '../../src/certs/dev.js';
 import { makeFinding } from '../../src/rules/rule.js';
 import { TOKEN_REJECTED } from '../../src/rules/gitlab/rules.js';
 import { buildApp } from '../../src/server/app.js';
-import { LOOKUPS_FAILED, LOOKUPS_LATE, VERIFIER_FAILED, VERIFIER_LATE } from '../../src/server/budget.js';
+import {
+  LOOKUPS_FAILED,
+  LOOKUPS_LATE,
+  VERIFIER_FAILED,
+  VERIFIER_LATE,
+} from '../../src/server/budget.js';
 import { loadSettings } from '../../src/settings/settings.js';
 import { fixturesDir, readYamlDocs } from '../helpers/fixtures.js';
 import { review } from '../helpers/server.js';
@@ -29,13 +34,18 @@ const online = {
   apiVersion: 'v1',
   kind: 'ConfigMap',
   metadata: { name: 'runner', namespace: 'ci' },
-  data: { 'config.toml': `[[runners]]\n  name = "r"\n  url = "https://127.0.0.1:1"\n  token = "${TOKEN}"\n  executor = "kubernetes"\n` },
+  data: {
+    'config.toml': `[[runners]]\n  name = "r"\n  url = "https://127.0.0.1:1"\n  token = "${TOKEN}"\n  executor = "kubernetes"\n`,
+  },
 };
 
 const never = <T>(): Promise<T> => new Promise<T>(() => undefined);
 
 function app(deps: { lookups?: Lookups; verifier?: TokenVerifier }, budgetMs = 300) {
-  const settings = loadSettings({ GRA_REVIEW_BUDGET_MS: String(budgetMs), GRA_LOG_LEVEL: 'silent' });
+  const settings = loadSettings({
+    GRA_REVIEW_BUDGET_MS: String(budgetMs),
+    GRA_LOG_LEVEL: 'silent',
+  });
   const exceeded: string[] = [];
   const a = buildApp({
     settings,
@@ -50,35 +60,54 @@ function app(deps: { lookups?: Lookups; verifier?: TokenVerifier }, budgetMs = 3
 
 async function send(a: ReturnType<typeof app>['a'], url: string, body: unknown) {
   const started = Date.now();
-  const res = await a.fastify.inject({ method: 'POST', url, payload: body as object, headers: { 'content-type': 'application/json' } });
+  const res = await a.fastify.inject({
+    method: 'POST',
+    url,
+    payload: body as object,
+    headers: { 'content-type': 'application/json' },
+  });
   return { status: res.statusCode, json: res.json(), ms: Date.now() - started };
 }
 
 t.test('fallback warnings fit kubectl (≤ 120 chars)', async (t) => {
-  for (const w of [LOOKUPS_LATE, LOOKUPS_FAILED, VERIFIER_LATE, VERIFIER_FAILED]) t.ok(w.length <= 120, w);
+  for (const w of [LOOKUPS_LATE, LOOKUPS_FAILED, VERIFIER_LATE, VERIFIER_FAILED])
+    t.ok(w.length <= 120, w);
 });
 
-t.test('a Kubernetes API that never answers: decided within the apiserver timeout, with a warning', async (t) => {
-  let called = 0;
-  const { a, exceeded } = app({ lookups: { resolve: () => (called++, never()) } });
-  const r = await send(a, '/validate?timeout=2s', review(deployment));
-  t.equal(r.status, 200);
-  t.equal(called, 1, 'the lookup was tried');
-  t.type(r.json.response.allowed, 'boolean');
-  t.ok((r.json.response.warnings ?? []).includes(LOOKUPS_LATE), 'says it decided without the lookup');
-  t.ok(r.ms < 2000, `answered before the apiserver gives up (${r.ms} ms)`);
-  t.same(exceeded, ['lookups'], 'reported to the observer (metrics)');
-});
+t.test(
+  'a Kubernetes API that never answers: decided within the apiserver timeout, with a warning',
+  async (t) => {
+    let called = 0;
+    const { a, exceeded } = app({ lookups: { resolve: () => (called++, never()) } });
+    const r = await send(a, '/validate?timeout=2s', review(deployment));
+    t.equal(r.status, 200);
+    t.equal(called, 1, 'the lookup was tried');
+    t.type(r.json.response.allowed, 'boolean');
+    t.ok(
+      (r.json.response.warnings ?? []).includes(LOOKUPS_LATE),
+      'says it decided without the lookup',
+    );
+    t.ok(r.ms < 2000, `answered before the apiserver gives up (${r.ms} ms)`);
+    t.same(exceeded, ['lookups'], 'reported to the observer (metrics)');
+  },
+);
 
-t.test('a GitLab that never answers: the offline verdict stands, tokens not verified online', async (t) => {
-  const { a, exceeded } = app({ verifier: { verify: () => never() } });
-  const r = await send(a, '/validate?timeout=2s', review(online));
-  t.equal(r.status, 200);
-  t.equal(r.json.response.allowed, true, 'fail open: an authentication token in a ConfigMap is only a warning offline');
-  t.ok((r.json.response.warnings ?? []).includes(VERIFIER_LATE));
-  t.notMatch(JSON.stringify(r.json), /GRA301/, 'no online finding invented');
-  t.same(exceeded, ['verifier']);
-});
+t.test(
+  'a GitLab that never answers: the offline verdict stands, tokens not verified online',
+  async (t) => {
+    const { a, exceeded } = app({ verifier: { verify: () => never() } });
+    const r = await send(a, '/validate?timeout=2s', review(online));
+    t.equal(r.status, 200);
+    t.equal(
+      r.json.response.allowed,
+      true,
+      'fail open: an authentication token in a ConfigMap is only a warning offline',
+    );
+    t.ok((r.json.response.warnings ?? []).includes(VERIFIER_LATE));
+    t.notMatch(JSON.stringify(r.json), /GRA301/, 'no online finding invented');
+    t.same(exceeded, ['verifier']);
+  },
+);
 
 t.test('a dependency that throws: fail open with a warning, not a 500', async (t) => {
   const { a } = app({
@@ -91,7 +120,10 @@ t.test('a dependency that throws: fail open with a warning, not a 500', async (t
   const r2 = await send(a, '/validate', review(online));
   t.equal(r2.status, 200);
   t.ok((r2.json.response.warnings ?? []).includes(VERIFIER_FAILED));
-  t.notOk(JSON.stringify(r2.json).includes(TOKEN), 'the error text (with a token in it) never reaches the response');
+  t.notOk(
+    JSON.stringify(r2.json).includes(TOKEN),
+    'the error text (with a token in it) never reaches the response',
+  );
 });
 
 t.test('an answer inside the budget is used, not dropped', async (t) => {
@@ -99,7 +131,10 @@ t.test('an answer inside the budget is used, not dropped', async (t) => {
     verify: async (items) => {
       await new Promise((r) => setTimeout(r, 30));
       const c = items[0]!;
-      return { findings: [makeFinding(TOKEN_REJECTED, { url: c.url, token: 'glrt-…ug42' }, c.at)], warnings: [] };
+      return {
+        findings: [makeFinding(TOKEN_REJECTED, { url: c.url, token: 'glrt-…ug42' }, c.at)],
+        warnings: [],
+      };
     },
   };
   const { a, exceeded } = app({ verifier }, 2000);
@@ -111,7 +146,9 @@ t.test('an answer inside the budget is used, not dropped', async (t) => {
 
 t.test('no time left at all: the dependency is not even called', async (t) => {
   let called = 0;
-  const { a, exceeded } = app({ verifier: { verify: async () => (called++, { findings: [], warnings: [] }) } });
+  const { a, exceeded } = app({
+    verifier: { verify: async () => (called++, { findings: [], warnings: [] }) },
+  });
   // 1ms: the apiserver's deadline is already (nearly) gone when the request is parsed
   const r = await send(a, '/validate?timeout=1ms', review(online));
   t.equal(r.status, 200);

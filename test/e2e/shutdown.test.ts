@@ -17,7 +17,10 @@ import { request, review, type HttpResult } from '../helpers/server.js';
  */
 
 // The TypeScript loader tap runs this file with, so the child runs src/ as is (no build step).
-const tsImport = process.execArgv.filter((a, i, all) => a.includes('typescript') && (a.startsWith('--import') || all[i - 1] === '--import'));
+const tsImport = process.execArgv.filter(
+  (a, i, all) =>
+    a.includes('typescript') && (a.startsWith('--import') || all[i - 1] === '--import'),
+);
 const loaderArgs = tsImport.flatMap((a) => (a.startsWith('--import=') ? [a] : ['--import', a]));
 
 const GRACE_MS = 8000; // drainPlan: listener open 4 s after the signal, 8 s deadline
@@ -40,18 +43,34 @@ interface Child {
 }
 
 async function startChild(env: Record<string, string>): Promise<Child> {
-  const proc = spawn(process.execPath, [...loaderArgs, path.join(repoRoot, 'src/cli/main.ts'), 'serve'], {
-    cwd: repoRoot,
-    env: { ...process.env, GRA_PORT: '0', GRA_METRICS_PORT: '0', GRA_CERT_DIR: dir, GRA_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [...loaderArgs, path.join(repoRoot, 'src/cli/main.ts'), 'serve'],
+    {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        GRA_PORT: '0',
+        GRA_METRICS_PORT: '0',
+        GRA_CERT_DIR: dir,
+        GRA_LOG_LEVEL: 'info',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const lines: string[] = [];
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   let buf = '';
   let stderr = '';
   proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`child did not start: ${stderr.slice(-2000)}`)), 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`child did not start: ${stderr.slice(-2000)}`)),
+      60_000,
+    );
     proc.stdout!.on('data', (c: Buffer) => {
       buf += c.toString();
       let i: number;
@@ -70,7 +89,9 @@ async function startChild(env: Record<string, string>): Promise<Child> {
         }
       }
     });
-    void exited.then((e) => reject(new Error(`child exited early (${e.code}/${e.signal}): ${stderr.slice(-2000)}`)));
+    void exited.then((e) =>
+      reject(new Error(`child exited early (${e.code}/${e.signal}): ${stderr.slice(-2000)}`)),
+    );
   });
   t.teardown(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
@@ -80,96 +101,137 @@ async function startChild(env: Record<string, string>): Promise<Child> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-t.test('SIGTERM under load: 503 readiness, every request answered, in-flight review finishes, exit 0', async (t) => {
-  const child = await startChild({
-    GRA_SHUTDOWN_GRACE_MS: String(GRACE_MS),
-    GRA_GITLAB_VERIFY: 'true',
-    GRA_GITLAB_ALLOWLIST: gl.url,
-    GRA_GITLAB_CA_FILE: gl.caFile,
-    GRA_GITLAB_BUDGET_MS: String(SLOW_MS + 1500),
-    GRA_REVIEW_BUDGET_MS: String(SLOW_MS + 2000),
-  });
-  const ca = readFileSync(path.join(dir, 'ca.crt'), 'utf8');
-  const agent = new https.Agent({ keepAlive: true, ca, maxSockets: 16 });
-  t.teardown(() => agent.destroy());
+t.test(
+  'SIGTERM under load: 503 readiness, every request answered, in-flight review finishes, exit 0',
+  async (t) => {
+    const child = await startChild({
+      GRA_SHUTDOWN_GRACE_MS: String(GRACE_MS),
+      GRA_GITLAB_VERIFY: 'true',
+      GRA_GITLAB_ALLOWLIST: gl.url,
+      GRA_GITLAB_CA_FILE: gl.caFile,
+      GRA_GITLAB_BUDGET_MS: String(SLOW_MS + 1500),
+      GRA_REVIEW_BUDGET_MS: String(SLOW_MS + 2000),
+    });
+    const ca = readFileSync(path.join(dir, 'ca.crt'), 'utf8');
+    const agent = new https.Agent({ keepAlive: true, ca, maxSockets: 16 });
+    t.teardown(() => agent.destroy());
 
-  const seedBody = JSON.stringify(readJson(path.join(fixturesDir, 'admission/configmap-create-registration-token.json')));
-  const unrelated = JSON.stringify(review({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'n', namespace: 'x' }, data: { a: 'b' } }));
-  const post = (body: string) => request(`${child.url}/validate?timeout=10s`, ca, 'POST', body, { 'content-type': 'application/json' }, agent);
+    const seedBody = JSON.stringify(
+      readJson(path.join(fixturesDir, 'admission/configmap-create-registration-token.json')),
+    );
+    const unrelated = JSON.stringify(
+      review({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'n', namespace: 'x' },
+        data: { a: 'b' },
+      }),
+    );
+    const post = (body: string) =>
+      request(
+        `${child.url}/validate?timeout=10s`,
+        ca,
+        'POST',
+        body,
+        { 'content-type': 'application/json' },
+        agent,
+      );
 
-  const failures: string[] = [];
-  let sent = 0;
-  let duringDrain = 0;
-  let closeHeaders = 0;
-  let drainSeenAt = 0; // readiness answered 503: every request sent from here on is a drain request
-  let stop = false;
-  const check = (r: HttpResult, want: boolean, sentAt: number) => {
-    if (r.status !== 200 || r.json?.response?.allowed !== want) failures.push(`status ${r.status} allowed ${r.json?.response?.allowed}`);
-    if (drainSeenAt && sentAt >= drainSeenAt) {
-      duringDrain++;
-      if (r.headers.connection === 'close') closeHeaders++;
-    }
-  };
-  const loop = async (i: number) => {
-    while (!stop) {
-      sent++;
-      const deny = (sent + i) % 2 === 0;
-      const sentAt = Date.now();
-      try {
-        check(await post(deny ? seedBody : unrelated), !deny, sentAt);
-      } catch (e) {
-        failures.push(`${(e as Error).message}`);
+    const failures: string[] = [];
+    let sent = 0;
+    let duringDrain = 0;
+    let closeHeaders = 0;
+    let drainSeenAt = 0; // readiness answered 503: every request sent from here on is a drain request
+    let stop = false;
+    const check = (r: HttpResult, want: boolean, sentAt: number) => {
+      if (r.status !== 200 || r.json?.response?.allowed !== want)
+        failures.push(`status ${r.status} allowed ${r.json?.response?.allowed}`);
+      if (drainSeenAt && sentAt >= drainSeenAt) {
+        duringDrain++;
+        if (r.headers.connection === 'close') closeHeaders++;
       }
-    }
-  };
-  const loops = Array.from({ length: 8 }, (_, i) => loop(i));
+    };
+    const loop = async (i: number) => {
+      while (!stop) {
+        sent++;
+        const deny = (sent + i) % 2 === 0;
+        const sentAt = Date.now();
+        try {
+          check(await post(deny ? seedBody : unrelated), !deny, sentAt);
+        } catch (e) {
+          failures.push(`${(e as Error).message}`);
+        }
+      }
+    };
+    const loops = Array.from({ length: 8 }, (_, i) => loop(i));
 
-  while (sent < 300 && failures.length === 0) await sleep(20);
-  t.equal((await request(`${child.url}/readyz`, ca, 'GET')).status, 200, 'ready before the signal');
+    while (sent < 300 && failures.length === 0) await sleep(20);
+    t.equal(
+      (await request(`${child.url}/readyz`, ca, 'GET')).status,
+      200,
+      'ready before the signal',
+    );
 
-  const signalledAt = Date.now();
-  child.proc.kill('SIGTERM');
-  await sleep(300);
-  const ready = await request(`${child.url}/readyz`, ca, 'GET');
-  t.equal(ready.status, 503, 'readiness is 503 while draining');
-  drainSeenAt = Date.now();
-  t.equal((await request(`${child.url}/healthz`, ca, 'GET')).status, 200, 'liveness stays 200: a drain is not a crash');
+    const signalledAt = Date.now();
+    child.proc.kill('SIGTERM');
+    await sleep(300);
+    const ready = await request(`${child.url}/readyz`, ca, 'GET');
+    t.equal(ready.status, 503, 'readiness is 503 while draining');
+    drainSeenAt = Date.now();
+    t.equal(
+      (await request(`${child.url}/healthz`, ca, 'GET')).status,
+      200,
+      'liveness stays 200: a drain is not a crash',
+    );
 
-  await sleep(2500 - (Date.now() - signalledAt));
-  // held by GitLab for SLOW_MS: still running when the listener closes at GRACE_MS / 2
-  const online = review({
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: { name: 'r', namespace: 'ci' },
-    data: { 'config.toml': `[[runners]]\n  url = "${gl.url}"\n  token = "${SLOW_TOKEN}"\n  executor = "kubernetes"\n` },
-  });
-  gl.delayMs = SLOW_MS;
-  const slow = post(JSON.stringify(online));
-  await sleep(100);
-  stop = true;
-  await Promise.all(loops);
-  const slowRes = await slow;
+    await sleep(2500 - (Date.now() - signalledAt));
+    // held by GitLab for SLOW_MS: still running when the listener closes at GRACE_MS / 2
+    const online = review({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'r', namespace: 'ci' },
+      data: {
+        'config.toml': `[[runners]]\n  url = "${gl.url}"\n  token = "${SLOW_TOKEN}"\n  executor = "kubernetes"\n`,
+      },
+    });
+    gl.delayMs = SLOW_MS;
+    const slow = post(JSON.stringify(online));
+    await sleep(100);
+    stop = true;
+    await Promise.all(loops);
+    const slowRes = await slow;
 
-  const exit = await child.exited;
-  t.same(failures, [], `0 failed requests out of ${sent}`);
-  t.ok(duringDrain > 0, `${duringDrain} requests sent during the drain were answered`);
-  t.equal(closeHeaders, duringDrain, 'each drain response asks the client to reconnect elsewhere');
-  t.equal(slowRes.status, 200, 'the in-flight review was answered');
-  t.equal(slowRes.json?.response?.allowed, true);
-  t.equal(gl.calls('POST', '/api/v4/runners/verify').length, 1, 'it did wait on GitLab');
-  const events = child.lines.map((l) => {
-    try {
-      return JSON.parse(l) as { event?: string; msg?: string; uid?: string };
-    } catch {
-      return {};
-    }
-  });
-  const closeAt = events.findIndex((e) => e.event === 'drain-close');
-  const slowAt = events.findIndex((e) => e.uid === online.request.uid);
-  t.ok(closeAt >= 0 && slowAt > closeAt, 'the slow review was answered after the listener closed (it was in flight)');
-  t.ok(events.some((e) => e.event === 'drain-done'), 'drain finished cleanly');
-  t.same(exit, { code: 0, signal: null }, 'exit 0 (the drain deadline was not needed)');
-});
+    const exit = await child.exited;
+    t.same(failures, [], `0 failed requests out of ${sent}`);
+    t.ok(duringDrain > 0, `${duringDrain} requests sent during the drain were answered`);
+    t.equal(
+      closeHeaders,
+      duringDrain,
+      'each drain response asks the client to reconnect elsewhere',
+    );
+    t.equal(slowRes.status, 200, 'the in-flight review was answered');
+    t.equal(slowRes.json?.response?.allowed, true);
+    t.equal(gl.calls('POST', '/api/v4/runners/verify').length, 1, 'it did wait on GitLab');
+    const events = child.lines.map((l) => {
+      try {
+        return JSON.parse(l) as { event?: string; msg?: string; uid?: string };
+      } catch {
+        return {};
+      }
+    });
+    const closeAt = events.findIndex((e) => e.event === 'drain-close');
+    const slowAt = events.findIndex((e) => e.uid === online.request.uid);
+    t.ok(
+      closeAt >= 0 && slowAt > closeAt,
+      'the slow review was answered after the listener closed (it was in flight)',
+    );
+    t.ok(
+      events.some((e) => e.event === 'drain-done'),
+      'drain finished cleanly',
+    );
+    t.same(exit, { code: 0, signal: null }, 'exit 0 (the drain deadline was not needed)');
+  },
+);
 
 t.test('a second signal exits at once', async (t) => {
   const child = await startChild({ GRA_SHUTDOWN_GRACE_MS: '60000' });

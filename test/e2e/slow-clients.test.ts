@@ -11,13 +11,20 @@ import { startTestServer } from '../helpers/server.js';
  */
 
 const REQUEST_MS = 1500;
-const h = await startTestServer({ GRA_REQUEST_TIMEOUT_MS: String(REQUEST_MS), GRA_HEADERS_TIMEOUT_MS: '1000', GRA_MAX_CONNECTIONS: '4' });
+const h = await startTestServer({
+  GRA_REQUEST_TIMEOUT_MS: String(REQUEST_MS),
+  GRA_HEADERS_TIMEOUT_MS: '1000',
+  GRA_MAX_CONNECTIONS: '4',
+});
 t.teardown(() => h.close());
 const u = new URL(h.url);
 
 function connect(): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: u.hostname, port: Number(u.port), ca: h.ca, servername: 'localhost' }, () => resolve(s));
+    const s = tls.connect(
+      { host: u.hostname, port: Number(u.port), ca: h.ca, servername: 'localhost' },
+      () => resolve(s),
+    );
     s.on('error', reject);
   });
 }
@@ -36,7 +43,9 @@ t.test('a body at one byte every 200 ms is cut at the request timeout', async (t
   const s = await connect();
   const t0 = performance.now();
   const done = ended(s, t0);
-  s.write(`POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`);
+  s.write(
+    `POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`,
+  );
   const drip = setInterval(() => {
     if (!s.destroyed) s.write('{');
   }, 200);

@@ -13,7 +13,8 @@ import { fixturesDir } from '../helpers/fixtures.js';
 
 const srv = await startTestServer();
 t.teardown(() => srv.close());
-const fixture = (f: string) => parse(readFileSync(path.join(fixturesDir, 'chartvalues', f), 'utf8'));
+const fixture = (f: string) =>
+  parse(readFileSync(path.join(fixturesDir, 'chartvalues', f), 'utf8'));
 
 function gitopsReview(obj: { apiVersion: string; kind: string }) {
   const body = review(obj);
@@ -29,17 +30,29 @@ for (const f of ['helmrelease.yaml', 'argocd-application.yaml']) {
     const res = await srv.post('/validate?timeout=10s', gitopsReview(fixture(f)));
     t.equal(res.status, 200);
     t.equal(res.json.response.allowed, false);
-    t.match(res.json.response.status.message, /\[GRA501\] spec\.(values\.runnerToken|source\.helm\.values, line 2): `runnerToken` holds GR1348941…Kd9s/);
+    t.match(
+      res.json.response.status.message,
+      /\[GRA501\] spec\.(values\.runnerToken|source\.helm\.values, line 2): `runnerToken` holds GR1348941…Kd9s/,
+    );
     t.notMatch(JSON.stringify(res.json), /Zq8vLm2XcT4pWb7nKd9s/);
-    t.ok(res.json.response.warnings?.some((w: string) => w.startsWith('GRA505')), 'the inline-token warning');
+    t.ok(
+      res.json.response.warnings?.some((w: string) => w.startsWith('GRA505')),
+      'the inline-token warning',
+    );
   });
 }
 
 t.test('an Application of another chart, and a HelmRelease in warn mode', async (t) => {
-  const other = await srv.post('/validate?timeout=10s', gitopsReview(fixture('argocd-other-chart.yaml')));
+  const other = await srv.post(
+    '/validate?timeout=10s',
+    gitopsReview(fixture('argocd-other-chart.yaml')),
+  );
   t.equal(other.json.response.allowed, true);
   t.notOk(other.json.response.warnings, 'untouched');
-  const warn = await srv.post('/validate/warn?timeout=10s', gitopsReview(fixture('argocd-applicationset.yaml')));
+  const warn = await srv.post(
+    '/validate/warn?timeout=10s',
+    gitopsReview(fixture('argocd-applicationset.yaml')),
+  );
   t.equal(warn.json.response.allowed, true);
   t.ok(warn.json.response.warnings?.some((w: string) => w.startsWith('GRA502')));
 });

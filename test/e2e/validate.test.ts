@@ -3,7 +3,14 @@ import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { startTestServer, review, request } from '../helpers/server.js';
 import { crc32Base36 } from '../../src/tokens/crc.js';
-import { fixturesDir, readJson, readTsv, readYamlDocs, SEED_AUTH_TOKEN, SEED_REG_TOKEN } from '../helpers/fixtures.js';
+import {
+  fixturesDir,
+  readJson,
+  readTsv,
+  readYamlDocs,
+  SEED_AUTH_TOKEN,
+  SEED_REG_TOKEN,
+} from '../helpers/fixtures.js';
 
 /** The AdmissionReview v1 contract over real HTTPS, against the started server. */
 
@@ -47,11 +54,17 @@ t.test('every captured AdmissionReview gets the contract and the INDEX decision'
     t.test(row.file!, async (t) => {
       assertContract(t, body, res);
       const allowed = row.expected!.split('|');
-      t.ok(allowed.includes(decisionOf(res.json)), `decision ${decisionOf(res.json)} is one of ${row.expected}`);
+      t.ok(
+        allowed.includes(decisionOf(res.json)),
+        `decision ${decisionOf(res.json)} is one of ${row.expected}`,
+      );
       const text = JSON.stringify(res.json);
       t.notOk(text.includes(SEED_REG_TOKEN), 'registration token never whole in the response');
       t.notOk(text.includes(SEED_AUTH_TOKEN), 'auth token never whole in the response');
-      t.notOk(text.includes('last-applied-configuration'), 'last-applied-configuration never echoed');
+      t.notOk(
+        text.includes('last-applied-configuration'),
+        'last-applied-configuration never echoed',
+      );
     });
   }
 });
@@ -76,24 +89,38 @@ t.test('the seed config is denied with an actionable message', async (t) => {
 /** routable layout per gitlab lib/authn/token_field/generator/routable_token.rb (see test/unit/tokens.test.ts) */
 function routableToken(): string {
   const payload = Buffer.from('c:1\no:2s\nt:1');
-  const b64 = Buffer.concat([Buffer.alloc(16, 7), payload, Buffer.from([payload.length])]).toString('base64url');
+  const b64 = Buffer.concat([Buffer.alloc(16, 7), payload, Buffer.from([payload.length])]).toString(
+    'base64url',
+  );
   const encoded = `glrt-${b64}.01.${b64.length.toString(36).padStart(2, '0')}`;
   return encoded + crc32Base36(encoded);
 }
 
-t.test('the same ConfigMap with an authentication token is allowed with a ConfigMap warning', async (t) => {
-  const authTokens = [routableToken(), 'glrt-Tq3vZ8xYp2LmN6bW4cRs', 'glrtr-Ab3dEf6hIj9kLm2nOp5q', 't3_Ab3dEf6hIj9kLm2nOp5q', 'glrt-t2_Ab3dEf6hIj9kLm2nOp5q'];
-  for (const tok of authTokens) {
-    const cm = structuredClone(seedCm);
-    cm.data['config.toml'] = cm.data['config.toml'].replace(SEED_REG_TOKEN, tok);
-    const body = review(cm);
-    const res = await srv.post('/validate', body);
-    assertContract(t, body, res);
-    t.equal(res.json.response.allowed, true, `${tok.slice(0, 8)}… allowed`);
-    t.ok(res.json.response.warnings?.some((w: string) => w.startsWith('GRA005')), 'warns that a token sits in a ConfigMap');
-    t.notOk(JSON.stringify(res.json).includes(tok), 'token not echoed whole');
-  }
-});
+t.test(
+  'the same ConfigMap with an authentication token is allowed with a ConfigMap warning',
+  async (t) => {
+    const authTokens = [
+      routableToken(),
+      'glrt-Tq3vZ8xYp2LmN6bW4cRs',
+      'glrtr-Ab3dEf6hIj9kLm2nOp5q',
+      't3_Ab3dEf6hIj9kLm2nOp5q',
+      'glrt-t2_Ab3dEf6hIj9kLm2nOp5q',
+    ];
+    for (const tok of authTokens) {
+      const cm = structuredClone(seedCm);
+      cm.data['config.toml'] = cm.data['config.toml'].replace(SEED_REG_TOKEN, tok);
+      const body = review(cm);
+      const res = await srv.post('/validate', body);
+      assertContract(t, body, res);
+      t.equal(res.json.response.allowed, true, `${tok.slice(0, 8)}… allowed`);
+      t.ok(
+        res.json.response.warnings?.some((w: string) => w.startsWith('GRA005')),
+        'warns that a token sits in a ConfigMap',
+      );
+      t.notOk(JSON.stringify(res.json).includes(tok), 'token not echoed whole');
+    }
+  },
+);
 
 t.test('DELETE and CONNECT are allowed at once; dryRun decides the same', async (t) => {
   const del = review(null, { operation: 'DELETE', oldObject: seedCm });
@@ -111,7 +138,10 @@ t.test('DELETE and CONNECT are allowed at once; dryRun decides the same', async 
 t.test('modes: warn and audit paths allow; annotation can only make it stricter', async (t) => {
   const w = await srv.post('/validate/warn', review(seedCm));
   t.equal(w.json.response.allowed, true);
-  t.ok(w.json.response.warnings.some((x: string) => x.startsWith('GRA001')), 'deny finding shown as warning');
+  t.ok(
+    w.json.response.warnings.some((x: string) => x.startsWith('GRA001')),
+    'deny finding shown as warning',
+  );
   const a = await srv.post('/validate/audit', review(seedCm));
   t.equal(a.json.response.allowed, true);
   t.notOk(a.json.response.warnings, 'audit: no warnings');
@@ -120,31 +150,58 @@ t.test('modes: warn and audit paths allow; annotation can only make it stricter'
 
   const looser = structuredClone(seedCm);
   looser.metadata.annotations = { 'gitlab-runner-admission/mode': 'audit' };
-  t.equal((await srv.post('/validate/enforce', review(looser))).json.response.allowed, false, 'annotation cannot loosen enforce');
+  t.equal(
+    (await srv.post('/validate/enforce', review(looser))).json.response.allowed,
+    false,
+    'annotation cannot loosen enforce',
+  );
   const stricter = structuredClone(seedCm);
   stricter.metadata.annotations = { 'gitlab-runner-admission/mode': 'enforce' };
-  t.equal((await srv.post('/validate/warn', review(stricter))).json.response.allowed, false, 'annotation can tighten warn');
+  t.equal(
+    (await srv.post('/validate/warn', review(stricter))).json.response.allowed,
+    false,
+    'annotation can tighten warn',
+  );
   t.equal((await srv.post('/validate/nonsense', review(seedCm))).status, 404);
 });
 
 t.test('unrelated objects pass untouched', async (t) => {
-  const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'nginx', namespace: 'web' }, data: { 'nginx.conf': 'token = "GR1348941Xq7_pLm2VbN9cRt4wZsK"' } };
+  const cm = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'nginx', namespace: 'web' },
+    data: { 'nginx.conf': 'token = "GR1348941Xq7_pLm2VbN9cRt4wZsK"' },
+  };
   const res = await srv.post('/validate', review(cm));
   t.same(res.json.response, { uid: res.json.response.uid, allowed: true });
-  const dep = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'web' }, spec: { template: { spec: { containers: [{ name: 'nginx', image: 'nginx:1.27' }] } } } };
+  const dep = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web', namespace: 'web' },
+    spec: { template: { spec: { containers: [{ name: 'nginx', image: 'nginx:1.27' }] } } },
+  };
   const r2 = await srv.post('/validate', review(dep));
   t.same(r2.json.response, { uid: r2.json.response.uid, allowed: true });
 });
 
 t.test('__proto__ as a ConfigMap data key is inspected, not a crash', async (t) => {
-  const raw = JSON.stringify(review({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'p', namespace: 'n' }, data: {} })).replace(
+  const raw = JSON.stringify(
+    review({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'p', namespace: 'n' },
+      data: {},
+    }),
+  ).replace(
     '"data":{}',
     `"data":{"__proto__":"x","constructor":{"prototype":{}},"config.toml":${JSON.stringify(seedCm.data['config.toml'])}}`,
   );
   const res = await srv.post('/validate', undefined, { raw });
   t.equal(res.status, 200);
   t.equal(res.json.response.allowed, false, 'the runner config next to __proto__ is still denied');
-  const raw2 = raw.replace('"__proto__":"x"', `"__proto__.toml":${JSON.stringify(seedCm.data['config.toml'])}`).replace('"config.toml":', '"other":');
+  const raw2 = raw
+    .replace('"__proto__":"x"', `"__proto__.toml":${JSON.stringify(seedCm.data['config.toml'])}`)
+    .replace('"config.toml":', '"other":');
   const res2 = await srv.post('/validate', undefined, { raw: raw2 });
   t.equal(res2.json.response.allowed, false, 'a runner config under a __proto__-ish key is denied');
   t.equal((await srv.get('/healthz')).status, 200, 'server still healthy');
@@ -167,19 +224,31 @@ t.test('bad input gets a clear 4xx answer and never crashes', async (t) => {
   t.equal((await srv.post('/validate', noUid)).status, 400);
   t.equal((await srv.post('/validate', [1, 2])).status, 400);
   t.equal((await srv.post('/validate', null)).status, 400);
-  const wrongType = await srv.post('/validate', undefined, { raw: 'hello', headers: { 'content-type': 'text/plain' } });
+  const wrongType = await srv.post('/validate', undefined, {
+    raw: 'hello',
+    headers: { 'content-type': 'text/plain' },
+  });
   t.equal(wrongType.status, 415);
 
-  const huge = review({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'big', namespace: 'n' }, data: { 'a.txt': 'x'.repeat(8 * 1024 * 1024) } });
+  const huge = review({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'big', namespace: 'n' },
+    data: { 'a.txt': 'x'.repeat(8 * 1024 * 1024) },
+  });
   const big = await srv.post('/validate', huge);
   t.equal(big.status, 413, 'body above the limit: 413');
 
-  const latin1 = Buffer.from(JSON.stringify(review(seedCm)).replace('ois-cfa-runner', 'ois-cfa-r\u00e9nner'), 'latin1');
+  const latin1 = Buffer.from(
+    JSON.stringify(review(seedCm)).replace('ois-cfa-runner', 'ois-cfa-r\u00e9nner'),
+    'latin1',
+  );
   const odd = await srv.post('/validate', undefined, { raw: latin1 });
   t.ok([200, 400].includes(odd.status), `odd encoding answered (${odd.status})`);
 
   const brokenToml = structuredClone(seedCm);
-  brokenToml.data['config.toml'] = '[[runners]]\n  name = "x"\n  token = "GR1348941Xq7_pLm2VbN9cRt4wZsK\n';
+  brokenToml.data['config.toml'] =
+    '[[runners]]\n  name = "x"\n  token = "GR1348941Xq7_pLm2VbN9cRt4wZsK\n';
   const bt = await srv.post('/validate', review(brokenToml));
   t.equal(bt.json.response.allowed, false);
   t.match(bt.json.response.status.message, /GRA004.*line \d+, column \d+/s);
@@ -201,8 +270,18 @@ t.test('health, readiness and TLS', async (t) => {
   t.equal(tls11, 'ok', 'TLS 1.2+ client connects');
   const old = await new Promise<string>((resolve) => {
     import('node:tls').then((tls) => {
-      const s = tls.connect({ host: '127.0.0.1', port: srv.started.port, ca: srv.ca, servername: 'localhost', maxVersion: 'TLSv1.1', minVersion: 'TLSv1' });
-      s.on('secureConnect', () => { s.destroy(); resolve('connected'); });
+      const s = tls.connect({
+        host: '127.0.0.1',
+        port: srv.started.port,
+        ca: srv.ca,
+        servername: 'localhost',
+        maxVersion: 'TLSv1.1',
+        minVersion: 'TLSv1',
+      });
+      s.on('secureConnect', () => {
+        s.destroy();
+        resolve('connected');
+      });
       s.on('error', () => resolve('refused'));
     });
   });

@@ -34,7 +34,7 @@ export interface Planted {
   secret: string;
 }
 export function plantedToken(kind: number, seed: number): Planted {
-  let x = (seed >>> 0) || 1;
+  let x = seed >>> 0 || 1;
   const rnd = (n: number, alphabet = ALNUM) =>
     Array.from({ length: n }, () => {
       x ^= x << 13;
@@ -47,7 +47,9 @@ export function plantedToken(kind: number, seed: number): Planted {
   const prefix = prefixes[kind % prefixes.length]!;
   return { token: prefix + secret, secret };
 }
-export const tokenArb = fc.tuple(fc.nat(5), fc.integer({ min: 1, max: 0x7fffffff })).map(([k, s]) => plantedToken(k, s));
+export const tokenArb = fc
+  .tuple(fc.nat(5), fc.integer({ min: 1, max: 0x7fffffff }))
+  .map(([k, s]) => plantedToken(k, s));
 
 /** Every 8-character window of a secret: none may appear anywhere we print (house rule: prefix + last 4 at most). */
 export function leaks(text: string, planted: readonly Planted[]): string | undefined {
@@ -68,7 +70,10 @@ export interface Harness {
 
 let certCache: { key: string; cert: string } | undefined;
 
-export async function harness(env: Record<string, string> = {}, deps: ValidateDeps = {}): Promise<Harness> {
+export async function harness(
+  env: Record<string, string> = {},
+  deps: ValidateDeps = {},
+): Promise<Harness> {
   if (!certCache) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'gra-fuzz-'));
     const dev = await ensureDevCerts(dir);
@@ -91,13 +96,26 @@ export interface Answer {
 }
 
 /** One request, bounded: a hang is a failure, not a stuck test run. */
-export async function send(h: Harness, url: string, payload: string | Buffer, contentType = 'application/json'): Promise<Answer> {
+export async function send(
+  h: Harness,
+  url: string,
+  payload: string | Buffer,
+  contentType = 'application/json',
+): Promise<Answer> {
   let timer: NodeJS.Timeout | undefined;
   const hang = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within 10 s for ${url}`)), 10_000);
   });
   try {
-    const res = await Promise.race([h.app.fastify.inject({ method: 'POST', url, payload, headers: { 'content-type': contentType } }), hang]);
+    const res = await Promise.race([
+      h.app.fastify.inject({
+        method: 'POST',
+        url,
+        payload,
+        headers: { 'content-type': contentType },
+      }),
+      hang,
+    ]);
     let json: unknown;
     try {
       json = JSON.parse(res.body);
@@ -116,20 +134,32 @@ export async function send(h: Harness, url: string, payload: string | Buffer, co
  * `allowed` boolean; a patch only with patchType JSONPatch, and here only from /mutate, and it must apply.
  * Returns a description of the first violation, or undefined.
  */
-export function contractViolation(webhook: 'validate' | 'mutate', reqBody: unknown, a: Answer): string | undefined {
+export function contractViolation(
+  webhook: 'validate' | 'mutate',
+  reqBody: unknown,
+  a: Answer,
+): string | undefined {
   const parsed = parseReview(reqBody);
-  if (!parsed.ok) return a.status >= 400 && a.status < 500 ? undefined : `malformed review answered ${a.status}`;
+  if (!parsed.ok)
+    return a.status >= 400 && a.status < 500 ? undefined : `malformed review answered ${a.status}`;
   if (a.status !== 200) return `well-formed review answered ${a.status}: ${a.body.slice(0, 200)}`;
   const j = a.json;
-  if (j?.apiVersion !== 'admission.k8s.io/v1' || j?.kind !== 'AdmissionReview') return 'wrong apiVersion/kind';
+  if (j?.apiVersion !== 'admission.k8s.io/v1' || j?.kind !== 'AdmissionReview')
+    return 'wrong apiVersion/kind';
   const r = j.response;
   if (!r || r.uid !== parsed.request.uid) return 'uid not echoed';
   if (typeof r.allowed !== 'boolean') return 'allowed is not a boolean';
-  if (!r.allowed && (typeof r.status?.code !== 'number' || typeof r.status?.message !== 'string')) return 'denial without status code/message';
-  if (r.warnings !== undefined && (!Array.isArray(r.warnings) || r.warnings.some((w: unknown) => typeof w !== 'string'))) return 'warnings not strings';
+  if (!r.allowed && (typeof r.status?.code !== 'number' || typeof r.status?.message !== 'string'))
+    return 'denial without status code/message';
+  if (
+    r.warnings !== undefined &&
+    (!Array.isArray(r.warnings) || r.warnings.some((w: unknown) => typeof w !== 'string'))
+  )
+    return 'warnings not strings';
   if (r.patch !== undefined || r.patchType !== undefined) {
     if (webhook !== 'mutate') return 'patch from /validate';
-    if (r.patchType !== 'JSONPatch' || typeof r.patch !== 'string') return 'patch without patchType JSONPatch';
+    if (r.patchType !== 'JSONPatch' || typeof r.patch !== 'string')
+      return 'patch without patchType JSONPatch';
     let ops: unknown;
     try {
       ops = JSON.parse(Buffer.from(r.patch, 'base64').toString('utf8'));

@@ -2,7 +2,12 @@ import t from 'tap';
 import fc from 'fast-check';
 import { parseRunnerConfig } from '../../src/config/index.js';
 import { checkRunnerConfig } from '../../src/rules/config/check.js';
-import { ORACLE_SKIP, startOracle, type Oracle, type OracleResult } from '../helpers/toml-oracle.js';
+import {
+  ORACLE_SKIP,
+  startOracle,
+  type Oracle,
+  type OracleResult,
+} from '../helpers/toml-oracle.js';
 import { runs } from './harness.js';
 
 /**
@@ -14,16 +19,33 @@ import { runs } from './harness.js';
  */
 
 const ALNUM = 'abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
-const secret = fc.array(fc.constantFrom(...ALNUM), { minLength: 20, maxLength: 20 }).map((a) => a.join(''));
+const secret = fc
+  .array(fc.constantFrom(...ALNUM), { minLength: 20, maxLength: 20 })
+  .map((a) => a.join(''));
 
 const tokenValue = fc.oneof(
   secret.map((s) => `GR1348941${s}`),
   secret.map((s) => `glrt-${s}`),
   secret.map((s) => `glrt-t1_${s}`),
   secret,
-  fc.constantFrom('', 'YOUR_REGISTRATION_TOKEN', '${RUNNER_TOKEN}', 'token = "decoy"', '[[runners]]'),
+  fc.constantFrom(
+    '',
+    'YOUR_REGISTRATION_TOKEN',
+    '${RUNNER_TOKEN}',
+    'token = "decoy"',
+    '[[runners]]',
+  ),
 );
-const plainValue = fc.constantFrom('r1', 'Runner Two', 'https://gitlab.example.com', 'kubernetes', 'docker', '', 'a#b', "it's");
+const plainValue = fc.constantFrom(
+  'r1',
+  'Runner Two',
+  'https://gitlab.example.com',
+  'kubernetes',
+  'docker',
+  '',
+  'a#b',
+  "it's",
+);
 
 /** TOML spellings of one string value: basic, literal, multi-line, with escapes. */
 function quote(v: string, style: number): string {
@@ -42,23 +64,67 @@ function quote(v: string, style: number): string {
       return v.includes("'") ? `"${basic(v)}"` : `'''${v}'''`;
     default:
       // first character as a \u escape
-      return v === '' ? '""' : `"\\u${v.charCodeAt(0).toString(16).padStart(4, '0')}${basic(v.slice(1))}"`;
+      return v === ''
+        ? '""'
+        : `"\\u${v.charCodeAt(0).toString(16).padStart(4, '0')}${basic(v.slice(1))}"`;
   }
 }
 
 const KEY_SPELLINGS: Record<string, string[]> = {
-  token: ['token', 'token', 'token', 'Token', 'TOKEN', '"token"', "'token'", '"\\u0074oken"', '"to\u212Aen"', '"to\\u212Aen"'],
+  token: [
+    'token',
+    'token',
+    'token',
+    'Token',
+    'TOKEN',
+    '"token"',
+    "'token'",
+    '"\\u0074oken"',
+    '"to\u212Aen"',
+    '"to\\u212Aen"',
+  ],
   name: ['name', 'name', 'NAME', '"Name"'],
   url: ['url', 'url', 'URL', "'Url'"],
   executor: ['executor', 'Executor'],
 };
-const RUNNERS_SPELLINGS = ['runners', 'runners', 'runners', 'RUNNERS', 'Runners', '"runners"', "'runners'", '"\\u0072unners"', '"runner\u017f"', "'RUNNER\u017f'", ' runners '];
+const RUNNERS_SPELLINGS = [
+  'runners',
+  'runners',
+  'runners',
+  'RUNNERS',
+  'Runners',
+  '"runners"',
+  "'runners'",
+  '"\\u0072unners"',
+  '"runner\u017f"',
+  "'RUNNER\u017f'",
+  ' runners ',
+];
 
 const field = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ f: fc.constant('token'), k: fc.nat(9), v: tokenValue, q: fc.nat(5) }) },
-  { weight: 3, arbitrary: fc.record({ f: fc.constantFrom('name', 'url', 'executor'), k: fc.nat(3), v: plainValue, q: fc.nat(5) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({ f: fc.constant('token'), k: fc.nat(9), v: tokenValue, q: fc.nat(5) }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      f: fc.constantFrom('name', 'url', 'executor'),
+      k: fc.nat(3),
+      v: plainValue,
+      q: fc.nat(5),
+    }),
+  },
   // not a string: gitlab-runner stops with "incompatible types"
-  { weight: 1, arbitrary: fc.record({ f: fc.constantFrom('token', 'name'), k: fc.constant(0), v: fc.constantFrom('1', 'true', '1979-05-27T07:32:00Z'), q: fc.constant(-1) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      f: fc.constantFrom('token', 'name'),
+      k: fc.constant(0),
+      v: fc.constantFrom('1', 'true', '1979-05-27T07:32:00Z'),
+      q: fc.constant(-1),
+    }),
+  },
 );
 const decoy = fc.constantFrom(
   '# [[runners]]',
@@ -68,7 +134,10 @@ const decoy = fc.constantFrom(
   'environment = ["token = x", "[[runners]]"]',
   'limit = 2 # token = "y"',
 );
-const runner = fc.record({ fields: fc.array(field, { maxLength: 5 }), decoys: fc.uniqueArray(decoy, { maxLength: 2 }) });
+const runner = fc.record({
+  fields: fc.array(field, { maxLength: 5 }),
+  decoys: fc.uniqueArray(decoy, { maxLength: 2 }),
+});
 
 interface Group {
   form: 'aot' | 'inline-one-line' | 'inline-lines' | 'table' | 'dotted';
@@ -94,7 +163,9 @@ function render(groups: Group[], globals: string[], crlf: boolean, headerComment
     const rk = RUNNERS_SPELLINGS[g.key]!;
     if (g.form === 'aot' || g.form === 'table') {
       for (const r of g.runners) {
-        tables.push(g.form === 'aot' ? `[[${rk}]]${headerComment ? ' # [[runners]]' : ''}` : `[${rk}]`);
+        tables.push(
+          g.form === 'aot' ? `[[${rk}]]${headerComment ? ' # [[runners]]' : ''}` : `[${rk}]`,
+        );
         for (const d of r.decoys) tables.push(`  ${d}`);
         for (const x of r.fields) tables.push(`  ${keyOf(x.f, x.k)} = ${valueOf(x)}`);
         if (g.form === 'table') break;
@@ -104,8 +175,12 @@ function render(groups: Group[], globals: string[], crlf: boolean, headerComment
       top.push(`${rk.trim()}.${keyOf(x.f, x.k)} = ${valueOf(x)}`);
     } else {
       const sep = g.form === 'inline-lines' ? ',\n  ' : ', ';
-      const items = g.runners.map((r) => `{ ${r.fields.map((x) => `${keyOf(x.f, x.k)} = ${valueOf(x)}`).join(', ')} }`);
-      top.push(`${rk.trim()} = [${g.form === 'inline-lines' ? '\n  ' : ''}${items.join(sep)}${g.form === 'inline-lines' ? ',\n]' : ']'}`);
+      const items = g.runners.map(
+        (r) => `{ ${r.fields.map((x) => `${keyOf(x.f, x.k)} = ${valueOf(x)}`).join(', ')} }`,
+      );
+      top.push(
+        `${rk.trim()} = [${g.form === 'inline-lines' ? '\n  ' : ''}${items.join(sep)}${g.form === 'inline-lines' ? ',\n]' : ']'}`,
+      );
     }
   }
   const text = [...top, ...tables].join('\n') + '\n';
@@ -115,7 +190,13 @@ function render(groups: Group[], globals: string[], crlf: boolean, headerComment
 const config = fc
   .record({
     groups: fc.array(group, { minLength: 1, maxLength: 3 }),
-    globals: fc.subarray(['concurrent = 4', 'CONCURRENT = 2', 'check_interval = 3', 'log_level = "info"', '# global comment']),
+    globals: fc.subarray([
+      'concurrent = 4',
+      'CONCURRENT = 2',
+      'check_interval = 3',
+      'log_level = "info"',
+      '# global comment',
+    ]),
     crlf: fc.boolean(),
     bom: fc.boolean(),
     headerComment: fc.boolean(),
@@ -127,9 +208,18 @@ const pairOf = (r: { name?: string; url?: string; token?: string; executor?: str
   JSON.stringify([r.name ?? '', r.url ?? '', r.token ?? '', r.executor ?? '']);
 
 /** What the rules see: refusal (GRA004/GRA010), ambiguity (GRA011), the runner tuples they evaluate. */
-function ours(text: string): { refuses: boolean; ambiguous: boolean; pairs: Pair[]; tokens: string[] } {
+function ours(text: string): {
+  refuses: boolean;
+  ambiguous: boolean;
+  pairs: Pair[];
+  tokens: string[];
+} {
   const parsed = parseRunnerConfig(text);
-  const findings = checkRunnerConfig(text, { object: { kind: 'ConfigMap', name: 'x' }, storage: 'secret', dataKey: 'config.toml' }, parsed);
+  const findings = checkRunnerConfig(
+    text,
+    { object: { kind: 'ConfigMap', name: 'x' }, storage: 'secret', dataKey: 'config.toml' },
+    parsed,
+  );
   const ids = new Set(findings.map((f) => f.ruleId));
   return {
     refuses: ids.has('GRA004') || ids.has('GRA010'),
@@ -151,45 +241,67 @@ export function disagreement(text: string, theirs: OracleResult): string | undef
     // gitlab-runner read one of the candidates this time (for every ambiguous field): the rules
     // must have evaluated its token
     const missing = (theirs.runners ?? []).find((r) => !o.tokens.includes(r.token));
-    return missing === undefined ? undefined : `gitlab-runner read token ${missing.token}, which the rules did not evaluate`;
+    return missing === undefined
+      ? undefined
+      : `gitlab-runner read token ${missing.token}, which the rules did not evaluate`;
   }
   const go = (theirs.runners ?? []).map(pairOf);
-  if (JSON.stringify(go) !== JSON.stringify(o.pairs)) return `gitlab-runner read ${JSON.stringify(go)}, the rules evaluated ${JSON.stringify(o.pairs)}`;
+  if (JSON.stringify(go) !== JSON.stringify(o.pairs))
+    return `gitlab-runner read ${JSON.stringify(go)}, the rules evaluated ${JSON.stringify(o.pairs)}`;
   return undefined;
 }
 
-t.test('differential: the rules read config.toml as BurntSushi/toml and gitlab-runner do', { skip: ORACLE_SKIP }, async (t) => {
-  const oracle: Oracle = await startOracle();
-  t.teardown(() => oracle.close());
+t.test(
+  'differential: the rules read config.toml as BurntSushi/toml and gitlab-runner do',
+  { skip: ORACLE_SKIP },
+  async (t) => {
+    const oracle: Oracle = await startOracle();
+    t.teardown(() => oracle.close());
 
-  // the variants issue 12 lists, by hand, before the generator
-  const fixed: [string, string][] = [
-    ['[[RUNNERS]]', '[[RUNNERS]]\n  token = "GR1348941AbCdEfGhJkMnPqRsTuVw"\n'],
-    ['[[Runners]]', '[[Runners]]\n  token = "GR1348941AbCdEfGhJkMnPqRsTuVw"\n'],
-    ['escaped header', '[["\\u0072unners"]]\n  token = "GR1348941AbCdEfGhJkMnPqRsTuVw"\n'],
-    ['long s', '[["runner\u017f"]]\n  token = "GR1348941AbCdEfGhJkMnPqRsTuVw"\n'],
-    ['inline one line', 'runners = [{ name = "r", url = "https://g.example", token = "GR1348941AbCdEfGhJkMnPqRsTuVw" }]\n'],
-    ['inline lines', 'runners = [\n  { name = "r", token = "GR1348941AbCdEfGhJkMnPqRsTuVw" },\n]\n'],
-    ['clean then RUNNERS', '[[runners]]\n  token = "glrt-AbCdEfGhJkMnPqRsTuVw"\n[[RUNNERS]]\n  token = "GR1348941AbCdEfGhJkMnPqRsTuVw"\n'],
-    ['token and Token', '[[runners]]\n  token = "glrt-AbCdEfGhJkMnPqRsTuVw"\n  Token = "GR1348941AbCdEfGhJkMnPqRsTuVw"\n'],
-    ['[runners] table', '[runners]\n  token = "GR1348941AbCdEfGhJkMnPqRsTuVw"\n'],
-    ['runners.token', 'runners.token = "GR1348941AbCdEfGhJkMnPqRsTuVw"\n'],
-    ['mixed-type array', '[[runners]]\n  token = "glrt-AbCdEfGhJkMnPqRsTuVw"\n  [runners.docker]\n    volumes = ["/cache", 1]\n'],
-  ];
-  const answers = await oracle.decode(fixed.map(([, text]) => text));
-  fixed.forEach(([label, text], i) => t.equal(disagreement(text, answers[i]!), undefined, label));
+    // the variants issue 12 lists, by hand, before the generator
+    const fixed: [string, string][] = [
+      ['[[RUNNERS]]', '[[RUNNERS]]\n  token = "GR1348941AbCdEfGhJkMnPqRsTuVw"\n'],
+      ['[[Runners]]', '[[Runners]]\n  token = "GR1348941AbCdEfGhJkMnPqRsTuVw"\n'],
+      ['escaped header', '[["\\u0072unners"]]\n  token = "GR1348941AbCdEfGhJkMnPqRsTuVw"\n'],
+      ['long s', '[["runner\u017f"]]\n  token = "GR1348941AbCdEfGhJkMnPqRsTuVw"\n'],
+      [
+        'inline one line',
+        'runners = [{ name = "r", url = "https://g.example", token = "GR1348941AbCdEfGhJkMnPqRsTuVw" }]\n',
+      ],
+      [
+        'inline lines',
+        'runners = [\n  { name = "r", token = "GR1348941AbCdEfGhJkMnPqRsTuVw" },\n]\n',
+      ],
+      [
+        'clean then RUNNERS',
+        '[[runners]]\n  token = "glrt-AbCdEfGhJkMnPqRsTuVw"\n[[RUNNERS]]\n  token = "GR1348941AbCdEfGhJkMnPqRsTuVw"\n',
+      ],
+      [
+        'token and Token',
+        '[[runners]]\n  token = "glrt-AbCdEfGhJkMnPqRsTuVw"\n  Token = "GR1348941AbCdEfGhJkMnPqRsTuVw"\n',
+      ],
+      ['[runners] table', '[runners]\n  token = "GR1348941AbCdEfGhJkMnPqRsTuVw"\n'],
+      ['runners.token', 'runners.token = "GR1348941AbCdEfGhJkMnPqRsTuVw"\n'],
+      [
+        'mixed-type array',
+        '[[runners]]\n  token = "glrt-AbCdEfGhJkMnPqRsTuVw"\n  [runners.docker]\n    volumes = ["/cache", 1]\n',
+      ],
+    ];
+    const answers = await oracle.decode(fixed.map(([, text]) => text));
+    fixed.forEach(([label, text], i) => t.equal(disagreement(text, answers[i]!), undefined, label));
 
-  let cases = 0;
-  await fc.assert(
-    fc.asyncProperty(config, async (c) => {
-      cases++;
-      // BurntSushi/toml 1.2 (Debian's) refuses a UTF-8 BOM; the runner's newer 1.x skips it, as the rules do
-      const [theirs] = await oracle.decode([c.text]);
-      const text = c.bom ? `\uFEFF${c.text}` : c.text;
-      const d = disagreement(text, theirs!);
-      if (d !== undefined) throw new Error(`${d}\n--- config.toml ---\n${c.text}`);
-    }),
-    { ...runs(5000), endOnFailure: false },
-  );
-  t.pass(`0 disagreements in ${cases} generated configs`);
-});
+    let cases = 0;
+    await fc.assert(
+      fc.asyncProperty(config, async (c) => {
+        cases++;
+        // BurntSushi/toml 1.2 (Debian's) refuses a UTF-8 BOM; the runner's newer 1.x skips it, as the rules do
+        const [theirs] = await oracle.decode([c.text]);
+        const text = c.bom ? `\uFEFF${c.text}` : c.text;
+        const d = disagreement(text, theirs!);
+        if (d !== undefined) throw new Error(`${d}\n--- config.toml ---\n${c.text}`);
+      }),
+      { ...runs(5000), endOnFailure: false },
+    );
+    t.pass(`0 disagreements in ${cases} generated configs`);
+  },
+);

@@ -17,7 +17,16 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
@@ -30,7 +39,9 @@ export function clusterAssets(): string | undefined {
   const dir = process.env.KUBEBUILDER_ASSETS;
   if (!dir) return undefined;
   const abs = path.resolve(dir);
-  return existsSync(path.join(abs, 'kube-apiserver')) && existsSync(path.join(abs, 'etcd')) ? abs : undefined;
+  return existsSync(path.join(abs, 'kube-apiserver')) && existsSync(path.join(abs, 'etcd'))
+    ? abs
+    : undefined;
 }
 
 export const SKIP_CLUSTER: string | false = clusterAssets()
@@ -87,7 +98,12 @@ interface Pair {
   keyPem: string;
 }
 
-function rsaKeys(): { pub: forge.pki.PublicKey; priv: forge.pki.rsa.PrivateKey; keyPem: string; pubPem: string } {
+function rsaKeys(): {
+  pub: forge.pki.PublicKey;
+  priv: forge.pki.rsa.PrivateKey;
+  keyPem: string;
+  pubPem: string;
+} {
   // Node's keygen is native (forge's pure-JS RSA takes seconds per key on a busy 2-core box).
   const { publicKey, privateKey } = generateKeyPairSync('rsa', {
     modulusLength: 2048,
@@ -210,10 +226,17 @@ function hookExit(): void {
  */
 export function watchdog(pids: number[], dir?: string): () => void {
   const rm = dir ? `; rm -rf '${dir.replace(/'/g, '')}'` : '';
-  const w = spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${pids.join(' ')} 2>/dev/null${rm}`], {
-    stdio: 'ignore',
-    detached: true,
-  });
+  const w = spawn(
+    'sh',
+    [
+      '-c',
+      `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${pids.join(' ')} 2>/dev/null${rm}`,
+    ],
+    {
+      stdio: 'ignore',
+      detached: true,
+    },
+  );
   w.unref();
   return () => {
     try {
@@ -311,12 +334,18 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     const etcd = spawn(
       path.join(assets, 'etcd'),
       [
-        '--data-dir', path.join(dir, 'etcd'),
-        '--listen-client-urls', `http://127.0.0.1:${etcdPort}`,
-        '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`,
-        '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
-        '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-        '--initial-cluster', `default=http://127.0.0.1:${peerPort}`,
+        '--data-dir',
+        path.join(dir, 'etcd'),
+        '--listen-client-urls',
+        `http://127.0.0.1:${etcdPort}`,
+        '--advertise-client-urls',
+        `http://127.0.0.1:${etcdPort}`,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${peerPort}`,
+        '--initial-advertise-peer-urls',
+        `http://127.0.0.1:${peerPort}`,
+        '--initial-cluster',
+        `default=http://127.0.0.1:${peerPort}`,
       ],
       { stdio: ['ignore', etcdLog, etcdLog] },
     );
@@ -329,7 +358,11 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     if (opts.audit) {
       auditLogPath = path.join(dir, 'audit.log');
       writeFileSync(path.join(dir, 'audit-policy.yaml'), AUDIT_POLICY);
-      extra.push(`--audit-policy-file=${path.join(dir, 'audit-policy.yaml')}`, `--audit-log-path=${auditLogPath}`, '--audit-log-mode=blocking');
+      extra.push(
+        `--audit-policy-file=${path.join(dir, 'audit-policy.yaml')}`,
+        `--audit-log-path=${auditLogPath}`,
+        '--audit-log-mode=blocking',
+      );
     }
     const apiLog = log('kube-apiserver');
     const api = spawn(
@@ -367,11 +400,18 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     const deadline = Date.now() + 90_000;
     for (;;) {
       if (api.exitCode !== null || etcd.exitCode !== null) {
-        const tail = (n: string) => readFileSync(path.join(dir, `${n}.log`), 'utf8').split('\n').slice(-15).join('\n');
-        throw new Error(`control plane exited during start\n--- etcd\n${tail('etcd')}\n--- kube-apiserver\n${tail('kube-apiserver')}`);
+        const tail = (n: string) =>
+          readFileSync(path.join(dir, `${n}.log`), 'utf8')
+            .split('\n')
+            .slice(-15)
+            .join('\n');
+        throw new Error(
+          `control plane exited during start\n--- etcd\n${tail('etcd')}\n--- kube-apiserver\n${tail('kube-apiserver')}`,
+        );
       }
       if (await readyz(server, pki)) break;
-      if (Date.now() > deadline) throw new Error(`kube-apiserver not ready after 90 s (logs in ${dir})`);
+      if (Date.now() > deadline)
+        throw new Error(`kube-apiserver not ready after 90 s (logs in ${dir})`);
       await new Promise((r) => setTimeout(r, 250));
     }
 

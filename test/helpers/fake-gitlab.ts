@@ -69,7 +69,11 @@ let certCache: { caPem: string; key: string; cert: string } | undefined;
 function certs(): { caPem: string; key: string; cert: string } {
   if (!certCache) {
     const ca = generateCa({ commonName: 'fake-gitlab-test-ca' });
-    const leaf = generateServingCert(ca, { commonName: 'localhost', dnsNames: ['localhost'], ips: ['127.0.0.1'] });
+    const leaf = generateServingCert(ca, {
+      commonName: 'localhost',
+      dnsNames: ['localhost'],
+      ips: ['127.0.0.1'],
+    });
     certCache = { caPem: ca.cert, key: leaf.key, cert: leaf.cert };
   }
   return certCache;
@@ -113,7 +117,10 @@ export async function startFakeGitlab(): Promise<FakeGitlab> {
   writeFileSync(caFile, caPem);
 
   let nextId = 1000;
-  const runners = new Map<string, { id: number; state: RunnerTokenState; expiresAt: string | null }>();
+  const runners = new Map<
+    string,
+    { id: number; state: RunnerTokenState; expiresAt: string | null }
+  >();
   const registration = new Set<string>();
   const pats = new Map<string, string[]>();
   const timers = new Set<NodeJS.Timeout>();
@@ -170,8 +177,10 @@ export async function startFakeGitlab(): Promise<FakeGitlab> {
         return json(res, 200, { id: r.id, token, token_expires_at: r.expiresAt });
       }
       case 'POST /api/v4/runners': {
-        if (token === undefined || !registration.has(token)) return json(res, 403, { message: '403 Forbidden' });
-        if (fake.registrationDisabled) return json(res, 410, { message: 'runner registration is disallowed' });
+        if (token === undefined || !registration.has(token))
+          return json(res, 403, { message: '403 Forbidden' });
+        if (fake.registrationDisabled)
+          return json(res, 410, { message: 'runner registration is disallowed' });
         const t = newRunnerToken();
         const id = fake.addRunnerToken(t);
         fake.created.push({ id, token: t, body });
@@ -188,14 +197,20 @@ export async function startFakeGitlab(): Promise<FakeGitlab> {
         const scopes = typeof pat === 'string' ? pats.get(pat) : undefined;
         if (!scopes) return json(res, 401, { message: '401 Unauthorized' });
         if (!scopes.includes('create_runner')) {
-          return json(res, 403, { error: 'insufficient_scope', error_description: 'The request requires higher privileges than provided by the access token.' });
+          return json(res, 403, {
+            error: 'insufficient_scope',
+            error_description:
+              'The request requires higher privileges than provided by the access token.',
+          });
         }
         const type = body.runner_type;
         if (type !== 'instance_type' && type !== 'group_type' && type !== 'project_type') {
           return json(res, 400, { error: 'runner_type does not have a valid value' });
         }
-        if (type === 'group_type' && body.group_id === undefined) return json(res, 400, { message: 'group_id is missing' });
-        if (type === 'project_type' && body.project_id === undefined) return json(res, 400, { message: 'project_id is missing' });
+        if (type === 'group_type' && body.group_id === undefined)
+          return json(res, 400, { message: 'group_id is missing' });
+        if (type === 'project_type' && body.project_id === undefined)
+          return json(res, 400, { message: 'project_id is missing' });
         const t = newRunnerToken();
         const id = fake.addRunnerToken(t);
         fake.created.push({ id, token: t, runnerType: type, body });
@@ -230,7 +245,8 @@ export async function startFakeGitlab(): Promise<FakeGitlab> {
       const answer = (): void => {
         if (res.destroyed || req.socket.destroyed) return;
         rec.responded = true;
-        if (fake.failStatus !== undefined) return json(res, fake.failStatus, { message: `${fake.failStatus} fake failure` });
+        if (fake.failStatus !== undefined)
+          return json(res, fake.failStatus, { message: `${fake.failStatus} fake failure` });
         route(rec, req, res);
       };
       if (fake.delayMs > 0) {

@@ -23,7 +23,13 @@ import { generateCa, generateServingCert, type PemPair } from '../../src/certs/g
 export type KubeObject = {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; resourceVersion?: string; uid?: string; [k: string]: unknown };
+  metadata: {
+    name: string;
+    namespace?: string;
+    resourceVersion?: string;
+    uid?: string;
+    [k: string]: unknown;
+  };
   [k: string]: unknown;
 };
 
@@ -40,7 +46,8 @@ export interface FakeRequest {
 }
 
 /** What an interceptor may do: nothing (undefined), answer with a status, or wait first. */
-export type InterceptResult = undefined | void | { status: number; message?: string; reason?: string };
+export type InterceptResult =
+  undefined | void | { status: number; message?: string; reason?: string };
 export type Interceptor = (req: FakeRequest) => InterceptResult | Promise<InterceptResult>;
 
 export interface LoggedRequest {
@@ -98,7 +105,12 @@ export interface FakeKubeApi {
   kubeConfig(): KubeConfig;
   /** seed or overwrite an object (bumps resourceVersion, fills uid) and return the stored copy */
   put(obj: KubeObject): KubeObject;
-  get(apiVersion: string, kind: string, namespace: string | undefined, name: string): KubeObject | undefined;
+  get(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+  ): KubeObject | undefined;
   remove(apiVersion: string, kind: string, namespace: string | undefined, name: string): boolean;
   list(apiVersion: string, kind: string, namespace?: string): KubeObject[];
   /** register an extra resource type: plural as in the URL, e.g. ('example.com/v1', 'widgets', 'Widget', true) */
@@ -113,7 +125,12 @@ export interface FakeKubeApi {
   close(): Promise<void>;
 }
 
-function key(apiVersion: string, kind: string, namespace: string | undefined, name: string): string {
+function key(
+  apiVersion: string,
+  kind: string,
+  namespace: string | undefined,
+  name: string,
+): string {
   return `${apiVersion}/${kind}/${namespace ?? ''}/${name}`;
 }
 
@@ -141,7 +158,14 @@ let tlsMaterial: { ca: PemPair; serving: PemPair } | undefined;
 function fakeTls(): { ca: PemPair; serving: PemPair } {
   if (!tlsMaterial) {
     const ca = generateCa({ commonName: 'fake-kube-api-ca' });
-    tlsMaterial = { ca, serving: generateServingCert(ca, { commonName: 'localhost', dnsNames: ['localhost'], ips: ['127.0.0.1'] }) };
+    tlsMaterial = {
+      ca,
+      serving: generateServingCert(ca, {
+        commonName: 'localhost',
+        dnsNames: ['localhost'],
+        ips: ['127.0.0.1'],
+      }),
+    };
   }
   return tlsMaterial;
 }
@@ -160,8 +184,11 @@ export async function startFakeKubeApi(opts: { token?: string } = {}): Promise<F
   const store = (obj: KubeObject): KubeObject => {
     const o = clone(obj);
     if (o.kind === 'Secret' && isObj(o.stringData)) {
-      const data: Record<string, string> = { ...((o.data as Record<string, string> | undefined) ?? {}) };
-      for (const [k, v] of Object.entries(o.stringData)) data[k] = Buffer.from(String(v)).toString('base64');
+      const data: Record<string, string> = {
+        ...((o.data as Record<string, string> | undefined) ?? {}),
+      };
+      for (const [k, v] of Object.entries(o.stringData))
+        data[k] = Buffer.from(String(v)).toString('base64');
       o.data = data;
       delete o.stringData;
     }
@@ -169,14 +196,21 @@ export async function startFakeKubeApi(opts: { token?: string } = {}): Promise<F
     o.metadata = {
       ...o.metadata,
       uid: prev?.metadata.uid ?? o.metadata.uid ?? randomUUID(),
-      creationTimestamp: (prev?.metadata.creationTimestamp as string | undefined) ?? new Date().toISOString(),
+      creationTimestamp:
+        (prev?.metadata.creationTimestamp as string | undefined) ?? new Date().toISOString(),
       resourceVersion: nextRv(),
     };
     objects.set(key(o.apiVersion, o.kind, o.metadata.namespace, o.metadata.name), o);
     return clone(o);
   };
 
-  const status = (res: ServerResponse, code: number, message: string, details?: { name?: string; kind?: string }, reason?: string) => {
+  const status = (
+    res: ServerResponse,
+    code: number,
+    message: string,
+    details?: { name?: string; kind?: string },
+    reason?: string,
+  ) => {
     res.writeHead(code, { 'content-type': 'application/json' });
     res.end(
       JSON.stringify({
@@ -219,7 +253,12 @@ export async function startFakeKubeApi(opts: { token?: string } = {}): Promise<F
     if (!plural || extra.length) return undefined;
     const type = types.get(`${gv}/${plural}`);
     if (!type) return undefined;
-    return { type, plural, ...(namespace !== undefined ? { namespace } : {}), ...(name !== undefined ? { name } : {}) };
+    return {
+      type,
+      plural,
+      ...(namespace !== undefined ? { namespace } : {}),
+      ...(name !== undefined ? { name } : {}),
+    };
   };
 
   const readBody = (req: IncomingMessage): Promise<string> =>
@@ -235,7 +274,15 @@ export async function startFakeKubeApi(opts: { token?: string } = {}): Promise<F
     const method = req.method ?? 'GET';
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim();
     const log = (verb: FakeRequest['verb'], kind: string, name: string | undefined, code: number) =>
-      requests.push({ method, path: url.pathname, verb, kind, ...(name ? { name } : {}), status: code, ...(contentType ? { contentType } : {}) });
+      requests.push({
+        method,
+        path: url.pathname,
+        verb,
+        kind,
+        ...(name ? { name } : {}),
+        status: code,
+        ...(contentType ? { contentType } : {}),
+      });
 
     if (req.headers.authorization !== `Bearer ${token}`) {
       status(res, 401, 'Unauthorized');
@@ -243,12 +290,26 @@ export async function startFakeKubeApi(opts: { token?: string } = {}): Promise<F
     }
     const route = parsePath(url.pathname);
     if (!route) {
-      status(res, 404, `the server could not find the requested resource (${method} ${url.pathname})`);
+      status(
+        res,
+        404,
+        `the server could not find the requested resource (${method} ${url.pathname})`,
+      );
       return;
     }
     const { type, plural, namespace, name } = route;
     const verb: FakeRequest['verb'] =
-      method === 'GET' ? (name ? 'get' : 'list') : method === 'POST' ? 'create' : method === 'PUT' ? 'update' : method === 'PATCH' ? 'patch' : 'delete';
+      method === 'GET'
+        ? name
+          ? 'get'
+          : 'list'
+        : method === 'POST'
+          ? 'create'
+          : method === 'PUT'
+            ? 'update'
+            : method === 'PATCH'
+              ? 'patch'
+              : 'delete';
     const raw = method === 'GET' || method === 'DELETE' ? '' : await readBody(req);
     let body: unknown;
     if (raw) {
@@ -275,17 +336,37 @@ export async function startFakeKubeApi(opts: { token?: string } = {}): Promise<F
       const r = await fn(freq);
       if (r && typeof r === 'object') {
         log(verb, type.kind, name, r.status);
-        status(res, r.status, r.message ?? `injected ${r.status}`, { ...(name ? { name } : {}), kind: plural }, r.reason);
+        status(
+          res,
+          r.status,
+          r.message ?? `injected ${r.status}`,
+          { ...(name ? { name } : {}), kind: plural },
+          r.reason,
+        );
         return;
       }
     }
     const reply = (code: number, payload: unknown) => {
-      log(verb, type.kind, name ?? (isObj(payload) && isObj(payload.metadata) ? (payload.metadata.name as string) : undefined), code);
+      log(
+        verb,
+        type.kind,
+        name ??
+          (isObj(payload) && isObj(payload.metadata)
+            ? (payload.metadata.name as string)
+            : undefined),
+        code,
+      );
       send(res, code, payload);
     };
     const fail = (code: number, message: string, n?: string, reason?: string) => {
       log(verb, type.kind, n ?? name, code);
-      status(res, code, message, { ...(n ?? name ? { name: n ?? name } : {}), kind: plural }, reason);
+      status(
+        res,
+        code,
+        message,
+        { ...((n ?? name) ? { name: n ?? name } : {}), kind: plural },
+        reason,
+      );
     };
     const ns = type.namespaced ? namespace : undefined;
     const k = name ? key(type.apiVersion, type.kind, ns, name) : '';
@@ -297,14 +378,24 @@ export async function startFakeKubeApi(opts: { token?: string } = {}): Promise<F
         return current ? reply(200, current) : notFound();
       case 'list': {
         const items = [...objects.values()].filter(
-          (o) => o.apiVersion === type.apiVersion && o.kind === type.kind && (ns === undefined || o.metadata.namespace === ns),
+          (o) =>
+            o.apiVersion === type.apiVersion &&
+            o.kind === type.kind &&
+            (ns === undefined || o.metadata.namespace === ns),
         );
-        return reply(200, { apiVersion: type.apiVersion, kind: `${type.kind}List`, metadata: { resourceVersion: String(rv) }, items });
+        return reply(200, {
+          apiVersion: type.apiVersion,
+          kind: `${type.kind}List`,
+          metadata: { resourceVersion: String(rv) },
+          items,
+        });
       }
       case 'create': {
-        if (!isObj(body) || !isObj(body.metadata) || typeof body.metadata.name !== 'string') return fail(422, 'metadata.name is required');
+        if (!isObj(body) || !isObj(body.metadata) || typeof body.metadata.name !== 'string')
+          return fail(422, 'metadata.name is required');
         const n = body.metadata.name;
-        if (objects.has(key(type.apiVersion, type.kind, ns, n))) return fail(409, `${plural} "${n}" already exists`, n, 'AlreadyExists');
+        if (objects.has(key(type.apiVersion, type.kind, ns, n)))
+          return fail(409, `${plural} "${n}" already exists`, n, 'AlreadyExists');
         const o = { ...(body as KubeObject), apiVersion: type.apiVersion, kind: type.kind };
         o.metadata = { ...o.metadata, ...(ns !== undefined ? { namespace: ns } : {}) };
         delete o.metadata.resourceVersion;
@@ -312,10 +403,14 @@ export async function startFakeKubeApi(opts: { token?: string } = {}): Promise<F
       }
       case 'update': {
         if (!current) return notFound();
-        if (!isObj(body) || !isObj(body.metadata)) return fail(422, 'body must be an object with metadata');
+        if (!isObj(body) || !isObj(body.metadata))
+          return fail(422, 'body must be an object with metadata');
         const want = body.metadata.resourceVersion;
         if (want !== undefined && want !== current.metadata.resourceVersion) {
-          return fail(409, `Operation cannot be fulfilled on ${plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+          return fail(
+            409,
+            `Operation cannot be fulfilled on ${plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+          );
         }
         const o = { ...(body as KubeObject), apiVersion: type.apiVersion, kind: type.kind };
         o.metadata = { ...o.metadata, name: name!, ...(ns !== undefined ? { namespace: ns } : {}) };
@@ -328,17 +423,26 @@ export async function startFakeKubeApi(opts: { token?: string } = {}): Promise<F
           if (contentType === 'application/json-patch+json') {
             if (!Array.isArray(body)) return fail(400, 'JSON patch must be an array');
             patched = fjp.applyPatch(clone(current), body as Operation[], true, false).newDocument;
-          } else if (contentType === 'application/merge-patch+json' || contentType === 'application/strategic-merge-patch+json') {
+          } else if (
+            contentType === 'application/merge-patch+json' ||
+            contentType === 'application/strategic-merge-patch+json'
+          ) {
             patched = mergePatch(current, body) as KubeObject;
           } else {
             return fail(415, `unsupported patch content type ${contentType}`);
           }
         } catch (err) {
           // the apiserver answers 422 when a JSON patch cannot be applied (including a failed "test" op)
-          return fail(422, `the server rejected our request due to an error in our request: ${err instanceof Error ? err.message : String(err)}`);
+          return fail(
+            422,
+            `the server rejected our request due to an error in our request: ${err instanceof Error ? err.message : String(err)}`,
+          );
         }
         if (patched.metadata?.resourceVersion !== current.metadata.resourceVersion) {
-          return fail(409, `Operation cannot be fulfilled on ${plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+          return fail(
+            409,
+            `Operation cannot be fulfilled on ${plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+          );
         }
         patched.metadata = { ...patched.metadata, name: name! };
         return reply(200, store(patched));
@@ -346,14 +450,20 @@ export async function startFakeKubeApi(opts: { token?: string } = {}): Promise<F
       case 'delete': {
         if (!current) return notFound();
         objects.delete(k);
-        return reply(200, { kind: 'Status', apiVersion: 'v1', status: 'Success', details: { name, kind: plural } });
+        return reply(200, {
+          kind: 'Status',
+          apiVersion: 'v1',
+          status: 'Success',
+          details: { name, kind: plural },
+        });
       }
     }
   };
 
   const server = https.createServer({ key: serving.key, cert: serving.cert }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) status(res, 500, `fake-kube-api: ${err instanceof Error ? err.message : String(err)}`);
+      if (!res.headersSent)
+        status(res, 500, `fake-kube-api: ${err instanceof Error ? err.message : String(err)}`);
       else res.destroy();
     });
   });
@@ -368,7 +478,14 @@ export async function startFakeKubeApi(opts: { token?: string } = {}): Promise<F
     kubeConfig() {
       const kc = new KubeConfig();
       kc.loadFromOptions({
-        clusters: [{ name: 'fake', server: url, caData: Buffer.from(ca.cert).toString('base64'), skipTLSVerify: false }],
+        clusters: [
+          {
+            name: 'fake',
+            server: url,
+            caData: Buffer.from(ca.cert).toString('base64'),
+            skipTLSVerify: false,
+          },
+        ],
         users: [{ name: 'fake', token }],
         contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
         currentContext: 'fake',
@@ -380,10 +497,16 @@ export async function startFakeKubeApi(opts: { token?: string } = {}): Promise<F
       const o = objects.get(key(apiVersion, kind, namespace, name));
       return o ? clone(o) : undefined;
     },
-    remove: (apiVersion, kind, namespace, name) => objects.delete(key(apiVersion, kind, namespace, name)),
+    remove: (apiVersion, kind, namespace, name) =>
+      objects.delete(key(apiVersion, kind, namespace, name)),
     list: (apiVersion, kind, namespace) =>
       [...objects.values()]
-        .filter((o) => o.apiVersion === apiVersion && o.kind === kind && (namespace === undefined || o.metadata.namespace === namespace))
+        .filter(
+          (o) =>
+            o.apiVersion === apiVersion &&
+            o.kind === kind &&
+            (namespace === undefined || o.metadata.namespace === namespace),
+        )
         .map(clone),
     registerType(apiVersion, plural, kind, namespaced) {
       types.set(`${apiVersion}/${plural}`, { apiVersion, kind, namespaced });

@@ -6,7 +6,9 @@ export const repoRoot = path.resolve(import.meta.dirname, '../..');
 /** CI puts a copy of shared/ beside the clone; a plain clone has none. */
 export const sharedDir = path.resolve(repoRoot, '../shared');
 export const haveShared = existsSync(path.join(sharedDir, 'SPEC.md'));
-export const SKIP_SHARED = haveShared ? false : `../shared is absent (a plain clone): corpus checks need the shared/ folder beside the repo`;
+export const SKIP_SHARED = haveShared
+  ? false
+  : `../shared is absent (a plain clone): corpus checks need the shared/ folder beside the repo`;
 export const fixturesDir = path.join(repoRoot, 'test/fixtures');
 
 export function readJson(p: string): any {
@@ -20,7 +22,9 @@ export function readYamlDocs(p: string): any[] {
 }
 
 export function readTsv(p: string): Record<string, string>[] {
-  const [head, ...rows] = readFileSync(p, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const [head, ...rows] = readFileSync(p, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   const cols = (head ?? '').split('\t');
   return rows.map((r) => {
     const cells = r.split('\t');

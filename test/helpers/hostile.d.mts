@@ -1,5 +1,8 @@
 /** Types for hostile.mjs (plain ESM so scripts/bench.mjs can import it without a TypeScript loader). */
-export type Review = { request: { uid: string; object: unknown; [k: string]: unknown }; [k: string]: unknown };
+export type Review = {
+  request: { uid: string; object: unknown; [k: string]: unknown };
+  [k: string]: unknown;
+};
 export const REGISTRATION_TOKEN: string;
 export function copyStorm(inits?: number, runs?: number): Review;
 export function wideCopy(operands?: number, mounts?: number): Review;

@@ -16,7 +16,11 @@ function deployment(name, spec) {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: { name, namespace: 'ci' },
-    spec: { replicas: 1, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec } },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec },
+    },
   };
 }
 
@@ -32,7 +36,10 @@ export function copyStorm(inits = 2500, runs = 1200) {
       name: `c${i}`,
       image: 'busybox',
       command: ['sh', '-c', 'cp /src/config.toml /etc/gitlab-runner/config.toml'],
-      volumeMounts: [{ name: 'src', mountPath: '/src' }, { name: 'cfg', mountPath: '/etc/gitlab-runner' }],
+      volumeMounts: [
+        { name: 'src', mountPath: '/src' },
+        { name: 'cfg', mountPath: '/etc/gitlab-runner' },
+      ],
     });
   }
   const containers = [];
@@ -49,7 +56,11 @@ export function copyStorm(inits = 2500, runs = 1200) {
     { name: 'src', configMap: { name: 'runner-config' } },
     { name: 'cfg', emptyDir: {} },
   ];
-  return wrap(deployment('copy-storm', { initContainers, containers, volumes }), 'Deployment', 'apps');
+  return wrap(
+    deployment('copy-storm', { initContainers, containers, volumes }),
+    'Deployment',
+    'apps',
+  );
 }
 
 /**
@@ -63,9 +74,27 @@ export function wideCopy(operands = 16000, mounts = 10000) {
   for (let i = 0; i < mounts; i++) volumeMounts.push({ name: 'v', mountPath: `/m${i}` });
   volumeMounts.push({ name: 'cfg', mountPath: '/etc/gitlab-runner' });
   const spec = {
-    initContainers: [{ name: 'copy', image: 'busybox', command: ['cp', ...srcs, '/etc/gitlab-runner/'], volumeMounts }],
-    containers: [{ name: 'runner', image: RUNNER, args: ['run'], env: BAD_ENV, volumeMounts: [{ name: 'cfg', mountPath: '/etc/gitlab-runner' }] }],
-    volumes: [{ name: 'v', configMap: { name: 'runner-config' } }, { name: 'cfg', emptyDir: {} }],
+    initContainers: [
+      {
+        name: 'copy',
+        image: 'busybox',
+        command: ['cp', ...srcs, '/etc/gitlab-runner/'],
+        volumeMounts,
+      },
+    ],
+    containers: [
+      {
+        name: 'runner',
+        image: RUNNER,
+        args: ['run'],
+        env: BAD_ENV,
+        volumeMounts: [{ name: 'cfg', mountPath: '/etc/gitlab-runner' }],
+      },
+    ],
+    volumes: [
+      { name: 'v', configMap: { name: 'runner-config' } },
+      { name: 'cfg', emptyDir: {} },
+    ],
   };
   return wrap(deployment('wide-copy', spec), 'Deployment', 'apps');
 }
@@ -81,7 +110,12 @@ export function huge() {
  */
 export function bigArrayConfigMap(elements = 500000) {
   const toml = `concurrent = 1\n[[runners]]\n  name = "r"\n  url = "https://gitlab.example.com"\n  x = [${'1,'.repeat(elements - 1)}1]\n  executor = "shell"\n  token = "${REGISTRATION_TOKEN}"\n`;
-  const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'big-array', namespace: 'ci' }, data: { 'config.toml': toml } };
+  const cm = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'big-array', namespace: 'ci' },
+    data: { 'config.toml': toml },
+  };
   return wrap(cm, 'ConfigMap');
 }
 
@@ -90,7 +124,9 @@ export function bigArrayConfigMap(elements = 500000) {
  * must move it to a worker thread, never around the rules.
  */
 export function padded(bytes = 64 * 1024) {
-  const d = deployment('padded', { containers: [{ name: 'runner', image: RUNNER, args: ['run'], env: BAD_ENV }] });
+  const d = deployment('padded', {
+    containers: [{ name: 'runner', image: RUNNER, args: ['run'], env: BAD_ENV }],
+  });
   d.metadata.annotations = { pad: 'x'.repeat(bytes) };
   return wrap(d, 'Deployment', 'apps');
 }
@@ -100,8 +136,17 @@ export function padded(bytes = 64 * 1024) {
  * the wire): the JSON parse itself and any walk over unknown fields.
  */
 export function bigJsonArray(elements = 1500000) {
-  const toml = 'concurrent = 1\n[[runners]]\n  name = "r"\n  url = "https://gitlab.example.com"\n  token = "' + REGISTRATION_TOKEN + '"\n  executor = "shell"\n';
-  const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'big-json', namespace: 'ci' }, pad: new Array(elements).fill(0), data: { 'config.toml': toml } };
+  const toml =
+    'concurrent = 1\n[[runners]]\n  name = "r"\n  url = "https://gitlab.example.com"\n  token = "' +
+    REGISTRATION_TOKEN +
+    '"\n  executor = "shell"\n';
+  const cm = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'big-json', namespace: 'ci' },
+    pad: new Array(elements).fill(0),
+    data: { 'config.toml': toml },
+  };
   return wrap(cm, 'ConfigMap');
 }
 

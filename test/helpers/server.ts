@@ -12,7 +12,11 @@ export interface TestServer {
   ca: string;
   settings: Settings;
   started: Started;
-  post(p: string, body: unknown, opts?: { raw?: string | Buffer; headers?: Record<string, string> }): Promise<HttpResult>;
+  post(
+    p: string,
+    body: unknown,
+    opts?: { raw?: string | Buffer; headers?: Record<string, string> },
+  ): Promise<HttpResult>;
   get(p: string): Promise<HttpResult>;
   close(): Promise<void>;
 }
@@ -24,7 +28,14 @@ export interface HttpResult {
   json: any;
 }
 
-export function request(url: string, ca: string, method: string, body?: string | Buffer, headers: Record<string, string> = {}, agent?: https.Agent): Promise<HttpResult> {
+export function request(
+  url: string,
+  ca: string,
+  method: string,
+  body?: string | Buffer,
+  headers: Record<string, string> = {},
+  agent?: https.Agent,
+): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = https.request(url, { method, ca, headers, agent }, (res) => {
       const chunks: Buffer[] = [];
@@ -48,7 +59,13 @@ export function request(url: string, ca: string, method: string, body?: string |
 
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gra-test-'));
-  const settings = loadSettings({ GRA_PORT: '0', GRA_METRICS_PORT: '0', GRA_CERT_DIR: dir, GRA_LOG_LEVEL: 'silent', ...env });
+  const settings = loadSettings({
+    GRA_PORT: '0',
+    GRA_METRICS_PORT: '0',
+    GRA_CERT_DIR: dir,
+    GRA_LOG_LEVEL: 'silent',
+    ...env,
+  });
   const logger = createLogger(settings);
   const started = await startServer(settings, logger);
   const ca = readFileSync(path.join(dir, 'ca.crt'), 'utf8');
@@ -79,7 +96,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
 /** Wrap a bare object in an AdmissionReview v1 request as the apiserver sends it. */
 export function review(object: any, over: Record<string, unknown> = {}): any {
   const kind = String(object?.kind ?? 'ConfigMap');
-  const group = kind === 'Deployment' || kind === 'StatefulSet' || kind === 'DaemonSet' ? 'apps' : '';
+  const group =
+    kind === 'Deployment' || kind === 'StatefulSet' || kind === 'DaemonSet' ? 'apps' : '';
   return {
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',

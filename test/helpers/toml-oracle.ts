@@ -44,7 +44,14 @@ export async function startOracle(): Promise<Oracle> {
   const build = spawnSync('go', ['build', '-o', bin, '.'], {
     cwd: path.join(repoRoot, 'test/oracle/runner-config'),
     encoding: 'utf8',
-    env: { ...process.env, GO111MODULE: 'off', GOPATH, GOCACHE: path.join(dir, 'cache'), GOFLAGS: '', CGO_ENABLED: '0' },
+    env: {
+      ...process.env,
+      GO111MODULE: 'off',
+      GOPATH,
+      GOCACHE: path.join(dir, 'cache'),
+      GOFLAGS: '',
+      CGO_ENABLED: '0',
+    },
   });
   if (build.status !== 0) {
     rmSync(dir, { recursive: true, force: true });

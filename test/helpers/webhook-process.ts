@@ -6,11 +6,26 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  PatchStrategy,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { freePort, watchdog, type Cluster } from './cluster.js';
 import { repoRoot } from './fixtures.js';
@@ -29,7 +44,11 @@ function walk(dir: string): string[] {
  */
 export function builtMain(): string {
   const h = createHash('sha256');
-  for (const f of [...walk(path.join(repoRoot, 'src')), path.join(repoRoot, 'tsconfig.json'), path.join(repoRoot, 'tsconfig.build.json')].sort()) {
+  for (const f of [
+    ...walk(path.join(repoRoot, 'src')),
+    path.join(repoRoot, 'tsconfig.json'),
+    path.join(repoRoot, 'tsconfig.build.json'),
+  ].sort()) {
     h.update(f).update(readFileSync(f));
   }
   const base = path.join(repoRoot, 'node_modules/.cache/gra-cluster-build');
@@ -46,7 +65,8 @@ export function builtMain(): string {
     } catch {
       if (existsSync(main)) return main;
       // a lock older than 3 minutes belongs to a build that died
-      if (Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 180_000) rmSync(lock, { recursive: true, force: true });
+      if (Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 180_000)
+        rmSync(lock, { recursive: true, force: true });
       if (Date.now() > deadline) throw new Error(`timed out waiting for the build lock ${lock}`);
       spawnSync('sleep', ['0.5']);
     }
@@ -54,8 +74,13 @@ export function builtMain(): string {
   try {
     if (!existsSync(main)) {
       const tsc = path.join(repoRoot, 'node_modules/typescript/bin/tsc');
-      const r = spawnSync(process.execPath, [tsc, '-p', path.join(repoRoot, 'tsconfig.build.json'), '--outDir', out], { encoding: 'utf8', cwd: repoRoot });
-      if (r.status !== 0 || !existsSync(main)) throw new Error(`build failed: ${r.stdout}${r.stderr}`);
+      const r = spawnSync(
+        process.execPath,
+        [tsc, '-p', path.join(repoRoot, 'tsconfig.build.json'), '--outDir', out],
+        { encoding: 'utf8', cwd: repoRoot },
+      );
+      if (r.status !== 0 || !existsSync(main))
+        throw new Error(`build failed: ${r.stdout}${r.stderr}`);
     }
   } finally {
     rmSync(lock, { recursive: true, force: true });
@@ -64,7 +89,12 @@ export function builtMain(): string {
 }
 
 /** `${assets}/helm template` of the chart; --set values as given. */
-export function helmTemplate(cluster: Cluster, release: string, namespace: string, set: string[] = []): KubernetesObject[] {
+export function helmTemplate(
+  cluster: Cluster,
+  release: string,
+  namespace: string,
+  set: string[] = [],
+): KubernetesObject[] {
   const args = ['template', release, CHART, '-n', namespace, ...set.flatMap((s) => ['--set', s])];
   const r = spawnSync(path.join(cluster.assets, 'helm'), args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`helm template failed: ${r.stderr}`);
@@ -74,7 +104,11 @@ export function helmTemplate(cluster: Cluster, release: string, namespace: strin
 }
 
 /** `kubectl apply --server-side`, through client-node: create or update every object. */
-export async function applyAll(kc: KubeConfig, objects: KubernetesObject[], fieldManager = 'gra-test'): Promise<void> {
+export async function applyAll(
+  kc: KubeConfig,
+  objects: KubernetesObject[],
+  fieldManager = 'gra-test',
+): Promise<void> {
   const api = KubernetesObjectApi.makeApiClient(kc);
   for (const o of objects) {
     await api.patch(o, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
@@ -94,7 +128,10 @@ export interface Install {
   objects: KubernetesObject[];
 }
 
-export async function installChart(cluster: Cluster, opts: { release?: string; namespace?: string; set?: string[] } = {}): Promise<Install> {
+export async function installChart(
+  cluster: Cluster,
+  opts: { release?: string; namespace?: string; set?: string[] } = {},
+): Promise<Install> {
   const release = opts.release ?? 'gra';
   const namespace = opts.namespace ?? 'gra-system';
   const kc = cluster.kubeConfig;
@@ -110,10 +147,21 @@ export async function installChart(cluster: Cluster, opts: { release?: string; n
   const svc = find('Service')!;
   const live = await core.readNamespacedService({ name: svc.metadata!.name!, namespace });
   const clusterIP = live.spec?.clusterIP ?? '';
-  if (!/^127\./.test(clusterIP)) throw new Error(`Service ClusterIP ${clusterIP} is not loopback: refusing to go on`);
-  const dep = find('Deployment') as unknown as { spec: { template: { spec: { serviceAccountName: string; containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } } };
+  if (!/^127\./.test(clusterIP))
+    throw new Error(`Service ClusterIP ${clusterIP} is not loopback: refusing to go on`);
+  const dep = find('Deployment') as unknown as {
+    spec: {
+      template: {
+        spec: {
+          serviceAccountName: string;
+          containers: Array<{ env?: Array<{ name: string; value?: string }> }>;
+        };
+      };
+    };
+  };
   const env: Record<string, string> = {};
-  for (const e of dep.spec.template.spec.containers[0]?.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+  for (const e of dep.spec.template.spec.containers[0]?.env ?? [])
+    if (e.value !== undefined) env[e.name] = e.value;
   return {
     release,
     namespace,
@@ -128,7 +176,12 @@ export async function installChart(cluster: Cluster, opts: { release?: string; n
 }
 
 /** A kubeconfig file whose user is a TokenRequest token of the ServiceAccount: exactly its RBAC. */
-export async function serviceAccountKubeconfig(cluster: Cluster, namespace: string, sa: string, file: string): Promise<KubeConfig> {
+export async function serviceAccountKubeconfig(
+  cluster: Cluster,
+  namespace: string,
+  sa: string,
+  file: string,
+): Promise<KubeConfig> {
   const auth = cluster.kubeConfig.makeApiClient(CoreV1Api);
   const tr = await auth.createNamespacedServiceAccountToken({
     name: sa,
@@ -144,7 +197,11 @@ export async function serviceAccountKubeconfig(cluster: Cluster, namespace: stri
       'kind: Config',
       `clusters: [{name: local, cluster: {server: "${cluster.server}", certificate-authority: "${cluster.caFile}"}}]`,
       `users: [{name: ${sa}, user: {token: "${token}"}}]`,
-      'contexts: [{name: local, context: {cluster: local, user: ' + sa + ', namespace: ' + namespace + '}}]',
+      'contexts: [{name: local, context: {cluster: local, user: ' +
+        sa +
+        ', namespace: ' +
+        namespace +
+        '}}]',
       'current-context: local',
       '',
     ].join('\n'),
@@ -177,7 +234,10 @@ process.on('exit', () => {
 });
 
 /** node <built>/cli/main.js serve with exactly this env (plus PATH/HOME), waiting for /healthz. */
-export async function startWebhook(env: Record<string, string>, opts: { waitReady?: boolean; cwd?: string } = {}): Promise<WebhookProcess> {
+export async function startWebhook(
+  env: Record<string, string>,
+  opts: { waitReady?: boolean; cwd?: string } = {},
+): Promise<WebhookProcess> {
   const main = builtMain();
   const host = env.GRA_HOST ?? '127.0.0.1';
   const port = env.GRA_PORT ?? '8443';
@@ -208,7 +268,10 @@ export async function startWebhook(env: Record<string, string>, opts: { waitRead
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  const metricsUrl = env.GRA_METRICS_PORT && env.GRA_METRICS_PORT !== '0' ? `http://${host}:${env.GRA_METRICS_PORT}/metrics` : undefined;
+  const metricsUrl =
+    env.GRA_METRICS_PORT && env.GRA_METRICS_PORT !== '0'
+      ? `http://${host}:${env.GRA_METRICS_PORT}/metrics`
+      : undefined;
   return {
     child,
     url,
@@ -239,7 +302,11 @@ export function probe(url: string): Promise<number> {
 }
 
 /** The env the chart's pod gets, adjusted for a process on this machine. */
-export async function chartEnv(cluster: Cluster, inst: Install, extra: Record<string, string> = {}): Promise<{ env: Record<string, string>; dir: string }> {
+export async function chartEnv(
+  cluster: Cluster,
+  inst: Install,
+  extra: Record<string, string> = {},
+): Promise<{ env: Record<string, string>; dir: string }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'gra-pod-'));
   const kubeconfig = path.join(dir, 'kubeconfig');
   await serviceAccountKubeconfig(cluster, inst.namespace, inst.serviceAccount, kubeconfig);
@@ -268,26 +335,32 @@ export async function apiCall(
   body?: unknown,
   contentType = 'application/json',
 ): Promise<{ status: number; warnings: string[]; json: any; text: string }> {
-  const opts: https.RequestOptions = { method, headers: { 'content-type': contentType, accept: 'application/json' } };
+  const opts: https.RequestOptions = {
+    method,
+    headers: { 'content-type': contentType, accept: 'application/json' },
+  };
   await cluster.kubeConfig.applyToHTTPSOptions(opts);
   const u = new URL(cluster.server + p);
   return new Promise((resolve, reject) => {
-    const req = https.request({ ...opts, hostname: u.hostname, port: u.port, path: u.pathname + u.search }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        const w = res.headers.warning;
-        const warnings = (Array.isArray(w) ? w : w ? [w] : []).flatMap((x) => splitWarnings(x));
-        resolve({ status: res.statusCode ?? 0, warnings, json, text });
-      });
-    });
+    const req = https.request(
+      { ...opts, hostname: u.hostname, port: u.port, path: u.pathname + u.search },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          const w = res.headers.warning;
+          const warnings = (Array.isArray(w) ? w : w ? [w] : []).flatMap((x) => splitWarnings(x));
+          resolve({ status: res.statusCode ?? 0, warnings, json, text });
+        });
+      },
+    );
     req.on('error', reject);
     if (body !== undefined) req.end(typeof body === 'string' ? body : JSON.stringify(body));
     else req.end();
@@ -323,7 +396,9 @@ export function metricSum(text: string, name: string, match: Record<string, stri
     if (!line.startsWith(name)) continue;
     const m = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
     if (!m || m[1] !== name) continue;
-    const labels = Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
+    const labels = Object.fromEntries(
+      [...(m[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]),
+    );
     if (Object.entries(match).every(([k, v]) => labels[k] === v)) sum += Number(m[4]);
   }
   return sum;

@@ -9,7 +9,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import forge from 'node-forge';
-import { crossSignCa, generateCa, generateServingCert, generateWebhookCerts } from '../../src/certs/generate.js';
+import {
+  crossSignCa,
+  generateCa,
+  generateServingCert,
+  generateWebhookCerts,
+} from '../../src/certs/generate.js';
 import { dnAttribute, dnProblem } from '../../src/certs/names.js';
 import { planSecret, type RotationPolicy, type SecretMaterial } from '../../src/certs/rotation.js';
 import { ensureDevCerts } from '../../src/certs/dev.js';
@@ -20,7 +25,9 @@ const NOW = new Date('2030-06-01T00:00:00Z');
 const DAY = 24 * 3600 * 1000;
 
 // X.680 Table 10 (PrintableString); the same set Go's encoding/asn1 accepts when marshalling.
-const PRINTABLE_CHARS = new Set('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 \'()+,-./:=?');
+const PRINTABLE_CHARS = new Set(
+  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?",
+);
 const UTF8 = 12;
 const PRINTABLE = 19;
 const IA5 = 22;
@@ -48,7 +55,12 @@ function dnAttrs(pem: string): Attr[] {
     for (const rdn of fields[idx]!.value as forge.asn1.Asn1[]) {
       for (const atv of rdn.value as forge.asn1.Asn1[]) {
         const [oid, val] = atv.value as forge.asn1.Asn1[];
-        out.push({ where, oid: forge.asn1.derToOid(oid!.value as string), tag: val!.type, value: val!.value as string });
+        out.push({
+          where,
+          oid: forge.asn1.derToOid(oid!.value as string),
+          tag: val!.type,
+          value: val!.value as string,
+        });
       }
     }
   }
@@ -59,9 +71,14 @@ function dnAttrs(pem: string): Attr[] {
 function badAttr(a: Attr): string | undefined {
   if (a.tag === PRINTABLE) {
     const bad = [...a.value].filter((c) => !PRINTABLE_CHARS.has(c));
-    return bad.length ? `${a.where} ${a.oid} PrintableString holds ${JSON.stringify(bad.join(''))}` : undefined;
+    return bad.length
+      ? `${a.where} ${a.oid} PrintableString holds ${JSON.stringify(bad.join(''))}`
+      : undefined;
   }
-  if (a.tag === IA5) return /^[\x00-\x7f]*$/.test(a.value) ? undefined : `${a.where} ${a.oid} IA5String holds non-ASCII`;
+  if (a.tag === IA5)
+    return /^[\x00-\x7f]*$/.test(a.value)
+      ? undefined
+      : `${a.where} ${a.oid} IA5String holds non-ASCII`;
   if (a.tag === UTF8) {
     try {
       forge.util.decodeUtf8(a.value);
@@ -77,8 +94,15 @@ function checkAll(t: Test, label: string, pems: string[]): void {
   t.ok(pems.length > 0, `${label}: has certificates`);
   for (const [i, pem] of pems.entries()) {
     const attrs = dnAttrs(pem);
-    t.ok(attrs.some((a) => a.where === 'subject'), `${label}#${i}: has a subject`);
-    t.same(attrs.map(badAttr).filter(Boolean), [], `${label}#${i}: every DN attribute fits its ASN.1 type`);
+    t.ok(
+      attrs.some((a) => a.where === 'subject'),
+      `${label}#${i}: has a subject`,
+    );
+    t.same(
+      attrs.map(badAttr).filter(Boolean),
+      [],
+      `${label}#${i}: every DN attribute fits its ASN.1 type`,
+    );
   }
 }
 
@@ -115,14 +139,31 @@ t.test('dnAttribute: PrintableString when the characters allow it, else UTF8Stri
 t.test('generate: CA, serving, webhook pair and cross-signed CA', async (t) => {
   const ca = generateCa({ now: NOW });
   t.match(dnAttrs(ca.cert)[0]?.value, /^gitlab-runner-admission-ca-\d+$/);
-  const leaf = generateServingCert(ca, { commonName: 'localhost', dnsNames: ['localhost'], ips: ['::1'], now: NOW });
+  const leaf = generateServingCert(ca, {
+    commonName: 'localhost',
+    dnsNames: ['localhost'],
+    ips: ['::1'],
+    now: NOW,
+  });
   const wc = generateWebhookCerts({ service: 'gra', namespace: 'ci', now: NOW });
   const next = generateCa({ now: new Date(NOW.getTime() + 1000) });
-  checkAll(t, 'generate', [ca.cert, leaf.cert, wc.ca.cert, wc.serving.cert, next.cert, crossSignCa(next, ca, { now: NOW })]);
+  checkAll(t, 'generate', [
+    ca.cert,
+    leaf.cert,
+    wc.ca.cert,
+    wc.serving.cert,
+    next.cert,
+    crossSignCa(next, ca, { now: NOW }),
+  ]);
 });
 
 t.test('selfManaged: created, renewed, rotated, and retired Secrets', async (t) => {
-  const policy: RotationPolicy = { service: 'gra', namespace: 'ci', caValidityDays: 90, servingValidityDays: 30 };
+  const policy: RotationPolicy = {
+    service: 'gra',
+    namespace: 'ci',
+    caValidityDays: 90,
+    servingValidityDays: 30,
+  };
   const created = planSecret(undefined, NOW, policy).material;
   const renewed = planSecret(created, new Date(NOW.getTime() + 25 * DAY), policy);
   t.equal(renewed.action, 'write');
@@ -151,15 +192,28 @@ t.test('selfManaged: a stored CA with a name Go refuses is replaced, not reused'
   const name = [{ name: 'commonName', value: 'gitlab-runner-admission-ca@1900000000' }];
   old.setSubject(name);
   old.setIssuer(name);
-  old.setExtensions([{ name: 'basicConstraints', cA: true, critical: true }, { name: 'keyUsage', keyCertSign: true, critical: true }]);
+  old.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, critical: true },
+  ]);
   old.sign(keys.privateKey, forge.md.sha256.create());
   const caCert = forge.pki.certificateToPem(old);
-  const m: SecretMaterial = { cert: caCert, key: forge.pki.privateKeyToPem(keys.privateKey), caCert, caKey: forge.pki.privateKeyToPem(keys.privateKey), bundle: caCert };
+  const m: SecretMaterial = {
+    cert: caCert,
+    key: forge.pki.privateKeyToPem(keys.privateKey),
+    caCert,
+    caKey: forge.pki.privateKeyToPem(keys.privateKey),
+    bundle: caCert,
+  };
   const plan = planSecret(m, NOW, { service: 'gra', namespace: 'ci' });
   t.equal(plan.action, 'write');
   t.match(plan.action === 'write' ? plan.reason : '', /new CA.*PrintableString/);
   t.not(plan.material.caCert, caCert);
-  checkAll(t, 'replaced', [plan.material.caCert, ...splitPemCerts(plan.material.cert), ...splitPemCerts(plan.material.bundle)]);
+  checkAll(t, 'replaced', [
+    plan.material.caCert,
+    ...splitPemCerts(plan.material.cert),
+    ...splitPemCerts(plan.material.bundle),
+  ]);
 });
 
 t.test('dev mode (npm start) certificates, also replacing an old dev CA', async (t) => {
@@ -179,19 +233,35 @@ t.test('dev mode (npm start) certificates, also replacing an old dev CA', async 
   const name = [{ name: 'commonName', value: 'gitlab-runner-admission dev CA@1900000000' }];
   old.setSubject(name);
   old.setIssuer(name);
-  old.setExtensions([{ name: 'basicConstraints', cA: true, critical: true }, { name: 'keyUsage', keyCertSign: true, critical: true }]);
+  old.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, critical: true },
+  ]);
   old.sign(keys.privateKey, forge.md.sha256.create());
   await writeFile(path.join(dir, 'ca.crt'), forge.pki.certificateToPem(old));
   await writeFile(path.join(dir, 'ca.key'), forge.pki.privateKeyToPem(keys.privateKey));
   const again = await ensureDevCerts(dir);
   t.equal(again.created, true, 'the old CA is replaced');
-  checkAll(t, 'dev-replaced', [again.ca, again.cert, await readFile(path.join(dir, 'ca.crt'), 'utf8')]);
+  checkAll(t, 'dev-replaced', [
+    again.ca,
+    again.cert,
+    await readFile(path.join(dir, 'ca.crt'), 'utf8'),
+  ]);
 });
 
 t.test('the certs CLI', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gra-asn1-cli-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const io = { stdout: () => undefined, stderr: () => undefined };
-  t.equal(await runCerts(['-s', 'gra', '-n', 'ci', '-o', dir, '--dns', 'gra.example.test', '--ip', '127.0.0.1'], io), 0);
-  checkAll(t, 'cli', [await readFile(path.join(dir, 'ca.crt'), 'utf8'), await readFile(path.join(dir, 'tls.crt'), 'utf8')]);
+  t.equal(
+    await runCerts(
+      ['-s', 'gra', '-n', 'ci', '-o', dir, '--dns', 'gra.example.test', '--ip', '127.0.0.1'],
+      io,
+    ),
+    0,
+  );
+  checkAll(t, 'cli', [
+    await readFile(path.join(dir, 'ca.crt'), 'utf8'),
+    await readFile(path.join(dir, 'tls.crt'), 'utf8'),
+  ]);
 });

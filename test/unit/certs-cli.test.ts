@@ -7,18 +7,43 @@ import { checkPair } from '../../src/certs/validate.js';
 
 function io() {
   const o = { out: '', err: '' };
-  return { o, io: { stdout: (s: string) => void (o.out += s), stderr: (s: string) => void (o.err += s) } };
+  return {
+    o,
+    io: { stdout: (s: string) => void (o.out += s), stderr: (s: string) => void (o.err += s) },
+  };
 }
 
 t.test('writes the four files, prints only the caBundle on stdout', async (t) => {
   const dir = path.join(await mkdtemp(path.join(tmpdir(), 'gra-cli-')), 'out');
   const { o, io: x } = io();
-  const code = await runCerts(['--service', 'gra', '--namespace', 'ci', '--out', dir, '--dns', 'gra.example.test', '--ip', '127.0.0.1'], x);
+  const code = await runCerts(
+    [
+      '--service',
+      'gra',
+      '--namespace',
+      'ci',
+      '--out',
+      dir,
+      '--dns',
+      'gra.example.test',
+      '--ip',
+      '127.0.0.1',
+    ],
+    x,
+  );
   t.equal(code, 0, o.err);
-  const [ca, cert, key] = await Promise.all(['ca.crt', 'tls.crt', 'tls.key'].map((f) => readFile(path.join(dir, f), 'utf8')));
+  const [ca, cert, key] = await Promise.all(
+    ['ca.crt', 'tls.crt', 'tls.key'].map((f) => readFile(path.join(dir, f), 'utf8')),
+  );
   t.equal(o.out, Buffer.from(ca!).toString('base64') + '\n');
-  t.doesNotThrow(() => checkPair({ cert: cert!, key: key! }, { ca: ca!, hosts: ['gra.ci.svc', 'gra.example.test', '127.0.0.1'] }));
-  for (const f of ['ca.key', 'tls.key']) t.equal((await stat(path.join(dir, f))).mode & 0o777, 0o600, `${f} 0600`);
+  t.doesNotThrow(() =>
+    checkPair(
+      { cert: cert!, key: key! },
+      { ca: ca!, hosts: ['gra.ci.svc', 'gra.example.test', '127.0.0.1'] },
+    ),
+  );
+  for (const f of ['ca.key', 'tls.key'])
+    t.equal((await stat(path.join(dir, f))).mode & 0o777, 0o600, `${f} 0600`);
   t.match(o.err, /gra\.ci\.svc\.cluster\.local/);
 });
 
@@ -27,7 +52,10 @@ t.test('refuses to overwrite without --force, overwrites with it', async (t) => 
   await writeFile(path.join(dir, 'tls.key'), 'mine', { mode: 0o644 });
   const a = io();
   t.equal(await runCerts(['-s', 'gra', '-n', 'ci', '-o', dir], a.io), 1);
-  t.equal(a.o.err, `certs: refusing to overwrite tls.key in ${dir} (pass --force to replace them)\n`);
+  t.equal(
+    a.o.err,
+    `certs: refusing to overwrite tls.key in ${dir} (pass --force to replace them)\n`,
+  );
   t.equal(a.o.out, '');
   t.equal(await readFile(path.join(dir, 'tls.key'), 'utf8'), 'mine');
   const b = io();

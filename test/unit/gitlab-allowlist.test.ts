@@ -1,7 +1,17 @@
 import t from 'tap';
-import { baseUrlOf, compileAllowlist, displayUrl, matchAllowlist, parseBase } from '../../src/gitlab/allowlist.js';
+import {
+  baseUrlOf,
+  compileAllowlist,
+  displayUrl,
+  matchAllowlist,
+  parseBase,
+} from '../../src/gitlab/allowlist.js';
 
-const list = compileAllowlist(['https://gitlab.example.com', 'https://git.corp.example/gitlab/', 'http://gitlab.ci.svc:8080']);
+const list = compileAllowlist([
+  'https://gitlab.example.com',
+  'https://git.corp.example/gitlab/',
+  'http://gitlab.ci.svc:8080',
+]);
 
 function contacted(url: string): string | undefined {
   const b = matchAllowlist(list, url);
@@ -11,15 +21,51 @@ function contacted(url: string): string | undefined {
 t.test('allowed URLs map to the base the verifier contacts', async (t) => {
   t.equal(contacted('https://gitlab.example.com'), 'https://gitlab.example.com');
   t.equal(contacted('https://gitlab.example.com/'), 'https://gitlab.example.com', 'trailing slash');
-  t.equal(contacted('HTTPS://GitLab.Example.COM/'), 'https://gitlab.example.com', 'case of scheme and host');
-  t.equal(contacted('https://gitlab.example.com:443'), 'https://gitlab.example.com', 'explicit default port');
-  t.equal(contacted('https://gitlab.example.com./'), 'https://gitlab.example.com', 'one trailing dot is the same DNS name');
-  t.equal(contacted('https://gitlab.example.com/ci'), 'https://gitlab.example.com', 'trailing /ci dropped like gitlab-runner fixCIURL');
-  t.equal(contacted('https://git.corp.example/gitlab'), 'https://git.corp.example/gitlab', 'relative URL root');
-  t.equal(contacted('https://git.corp.example/gitlab/sub/'), 'https://git.corp.example/gitlab/sub', 'deeper path under the prefix');
-  t.equal(contacted('http://gitlab.ci.svc:8080'), 'http://gitlab.ci.svc:8080', 'http only where the allowlist says http');
-  t.equal(contacted('  https://gitlab.example.com\n'), 'https://gitlab.example.com', 'surrounding whitespace');
-  t.equal(contacted('https://gitlab.example.com/?x=1#frag'), 'https://gitlab.example.com', 'query and fragment never reach the request');
+  t.equal(
+    contacted('HTTPS://GitLab.Example.COM/'),
+    'https://gitlab.example.com',
+    'case of scheme and host',
+  );
+  t.equal(
+    contacted('https://gitlab.example.com:443'),
+    'https://gitlab.example.com',
+    'explicit default port',
+  );
+  t.equal(
+    contacted('https://gitlab.example.com./'),
+    'https://gitlab.example.com',
+    'one trailing dot is the same DNS name',
+  );
+  t.equal(
+    contacted('https://gitlab.example.com/ci'),
+    'https://gitlab.example.com',
+    'trailing /ci dropped like gitlab-runner fixCIURL',
+  );
+  t.equal(
+    contacted('https://git.corp.example/gitlab'),
+    'https://git.corp.example/gitlab',
+    'relative URL root',
+  );
+  t.equal(
+    contacted('https://git.corp.example/gitlab/sub/'),
+    'https://git.corp.example/gitlab/sub',
+    'deeper path under the prefix',
+  );
+  t.equal(
+    contacted('http://gitlab.ci.svc:8080'),
+    'http://gitlab.ci.svc:8080',
+    'http only where the allowlist says http',
+  );
+  t.equal(
+    contacted('  https://gitlab.example.com\n'),
+    'https://gitlab.example.com',
+    'surrounding whitespace',
+  );
+  t.equal(
+    contacted('https://gitlab.example.com/?x=1#frag'),
+    'https://gitlab.example.com',
+    'query and fragment never reach the request',
+  );
 });
 
 t.test('tricks never match', async (t) => {
@@ -51,7 +97,10 @@ t.test('tricks never match', async (t) => {
 
 t.test('backslash is a path separator for https, so the host stays the allowed one', async (t) => {
   // WHATWG URL: for special schemes "\" is "/", so this is host gitlab.example.com, path /@evil.example
-  t.equal(contacted('https://gitlab.example.com\\@evil.example'), 'https://gitlab.example.com/@evil.example');
+  t.equal(
+    contacted('https://gitlab.example.com\\@evil.example'),
+    'https://gitlab.example.com/@evil.example',
+  );
 });
 
 t.test('the contacted origin comes from the allowlist entry', async (t) => {
@@ -62,7 +111,11 @@ t.test('the contacted origin comes from the allowlist entry', async (t) => {
 });
 
 t.test('invalid allowlist entries are reported and never match', async (t) => {
-  const l = compileAllowlist(['not a url', 'https://u:secret@gitlab.example.com', 'https://ok.example']);
+  const l = compileAllowlist([
+    'not a url',
+    'https://u:secret@gitlab.example.com',
+    'https://ok.example',
+  ]);
   t.equal(l.entries.length, 1);
   t.equal(l.invalid.length, 2);
   t.notMatch(l.invalid.join(' '), /secret/, 'credentials in a bad entry are not echoed');
@@ -70,7 +123,10 @@ t.test('invalid allowlist entries are reported and never match', async (t) => {
 });
 
 t.test('displayUrl never echoes credentials or unparseable text', async (t) => {
-  t.equal(displayUrl('https://gitlab.example.com/x/?private_token=glpat-abc#f'), 'https://gitlab.example.com/x');
+  t.equal(
+    displayUrl('https://gitlab.example.com/x/?private_token=glpat-abc#f'),
+    'https://gitlab.example.com/x',
+  );
   t.notMatch(displayUrl('https://root:glpat-supersecret@gitlab.example.com'), /supersecret|root/);
   t.equal(displayUrl('glrt-notaurlatall1234'), '(unparseable URL)');
 });
@@ -78,5 +134,10 @@ t.test('displayUrl never echoes credentials or unparseable text', async (t) => {
 t.test('parseBase rejects non-http schemes and empty hosts', async (t) => {
   t.equal(parseBase('file:///etc/passwd'), undefined);
   t.equal(parseBase('javascript:alert(1)'), undefined);
-  t.same(parseBase('https://gitlab.example.com/a//b/'), { protocol: 'https:', hostname: 'gitlab.example.com', port: 443, segments: ['a', 'b'] });
+  t.same(parseBase('https://gitlab.example.com/a//b/'), {
+    protocol: 'https:',
+    hostname: 'gitlab.example.com',
+    port: 443,
+    segments: ['a', 'b'],
+  });
 });

@@ -1,7 +1,14 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { createVerifier, SYSTEM_ID, type VerifierDeps, type VerifyItem, type OutcomeEvent, type RequestEvent } from '../../src/gitlab/verifier.js';
+import {
+  createVerifier,
+  SYSTEM_ID,
+  type VerifierDeps,
+  type VerifyItem,
+  type OutcomeEvent,
+  type RequestEvent,
+} from '../../src/gitlab/verifier.js';
 import type { FetchLike } from '../../src/gitlab/transport.js';
 import type { Settings } from '../../src/settings/settings.js';
 
@@ -12,7 +19,11 @@ const AUTH = 'glrt-AbCdEfGhIjKlMnOpQrSt';
 const AUTH2 = 'glrt-ZyXwVuTsRqPoNmLkJiHg';
 const LEGACY = 'aB3dE5gH7jK9mN1pQ3sT';
 const ALL_TOKENS = [AUTH, AUTH2, LEGACY];
-const at = { object: { kind: 'ConfigMap', namespace: 'ci', name: 'runner' }, dataKey: 'config.toml', runner: { index: 0 } };
+const at = {
+  object: { kind: 'ConfigMap', namespace: 'ci', name: 'runner' },
+  dataKey: 'config.toml',
+  runner: { index: 0 },
+};
 
 function cfg(over: Partial<Settings['gitlab']> = {}): Settings['gitlab'] {
   return { verify: true, allowlist: [GL], budgetMs: 2000, ...over };
@@ -24,7 +35,9 @@ interface Call {
 }
 
 /** A fetch whose answer per call is decided by `answer`; a Promise that never settles models a hung GitLab. */
-function stubFetch(answer: (c: Call) => number | { status: number; body?: string } | Promise<never>) {
+function stubFetch(
+  answer: (c: Call) => number | { status: number; body?: string } | Promise<never>,
+) {
   const calls: Call[] = [];
   const fetch: FetchLike = async (url, init) => {
     const c: Call = { url, body: JSON.parse(init.body) };
@@ -36,7 +49,11 @@ function stubFetch(answer: (c: Call) => number | { status: number; body?: string
   return { fetch, calls };
 }
 
-function setup(answer: Parameters<typeof stubFetch>[0], over: Partial<Settings['gitlab']> = {}, tuning: VerifierDeps['tuning'] = {}) {
+function setup(
+  answer: Parameters<typeof stubFetch>[0],
+  over: Partial<Settings['gitlab']> = {},
+  tuning: VerifierDeps['tuning'] = {},
+) {
   let now = 1_700_000_000_000;
   const lines: string[] = [];
   const sink = new Writable({
@@ -73,22 +90,25 @@ t.test('200: no finding, the documented request with a runner-shaped system_id',
   t.match(SYSTEM_ID, /^[sr]_[0-9a-zA-Z]{12}$/, 'same shape as gitlab-runner system ids (facts §2)');
 });
 
-t.test('403: a deny finding naming the GitLab, redacted token, and the way to a new token', async (t) => {
-  const s = setup(() => 403);
-  const r = await s.run([item(AUTH)]);
-  t.equal(r.findings.length, 1);
-  const f = r.findings[0]!;
-  t.equal(f.ruleId, 'GRA301');
-  t.equal(f.severity, 'deny');
-  t.match(f.message, `GitLab at ${GL} rejects token glrt-…QrSt`);
-  t.match(f.message, /runner deleted, token revoked, expired or rotated/);
-  t.match(f.fix, /create-runner/);
-  t.match(f.fix, /runner-token/);
-  t.equal(f.token, 'glrt-…QrSt');
-  t.same(f.object, at.object);
-  t.equal(f.dataKey, 'config.toml');
-  t.notMatch(JSON.stringify(r), AUTH, 'the whole token appears nowhere in the result');
-});
+t.test(
+  '403: a deny finding naming the GitLab, redacted token, and the way to a new token',
+  async (t) => {
+    const s = setup(() => 403);
+    const r = await s.run([item(AUTH)]);
+    t.equal(r.findings.length, 1);
+    const f = r.findings[0]!;
+    t.equal(f.ruleId, 'GRA301');
+    t.equal(f.severity, 'deny');
+    t.match(f.message, `GitLab at ${GL} rejects token glrt-…QrSt`);
+    t.match(f.message, /runner deleted, token revoked, expired or rotated/);
+    t.match(f.fix, /create-runner/);
+    t.match(f.fix, /runner-token/);
+    t.equal(f.token, 'glrt-…QrSt');
+    t.same(f.object, at.object);
+    t.equal(f.dataKey, 'config.toml');
+    t.notMatch(JSON.stringify(r), AUTH, 'the whole token appears nowhere in the result');
+  },
+);
 
 t.test('422: orphaned runner finding', async (t) => {
   const s = setup(() => 422);
@@ -97,24 +117,38 @@ t.test('422: orphaned runner finding', async (t) => {
   t.match(r.findings[0]!.message, /orphaned/);
 });
 
-t.test('unprefixed legacy token: 200 confirms an auth token, 403 points at a registration token', async (t) => {
-  const ok = await setup(() => 200).run([item(LEGACY)]);
-  t.equal(ok.findings[0]?.ruleId, 'GRA304');
-  t.equal(ok.findings[0]?.severity, 'info');
-  t.match(ok.findings[0]!.message, /not a registration token/);
-  const no = await setup(() => 403).run([item(LEGACY)]);
-  t.equal(no.findings[0]?.ruleId, 'GRA302');
-  t.equal(no.findings[0]?.severity, 'deny');
-  t.match(no.findings[0]!.message, /registration token/);
-  t.notMatch(JSON.stringify([ok, no]), LEGACY);
-});
+t.test(
+  'unprefixed legacy token: 200 confirms an auth token, 403 points at a registration token',
+  async (t) => {
+    const ok = await setup(() => 200).run([item(LEGACY)]);
+    t.equal(ok.findings[0]?.ruleId, 'GRA304');
+    t.equal(ok.findings[0]?.severity, 'info');
+    t.match(ok.findings[0]!.message, /not a registration token/);
+    const no = await setup(() => 403).run([item(LEGACY)]);
+    t.equal(no.findings[0]?.ruleId, 'GRA302');
+    t.equal(no.findings[0]?.severity, 'deny');
+    t.match(no.findings[0]!.message, /registration token/);
+    t.notMatch(JSON.stringify([ok, no]), LEGACY);
+  },
+);
 
 t.test('tokens that are not runner auth tokens are never sent', async (t) => {
   const s = setup(() => 200);
-  const tokens = ['', '   ', '${RUNNER_TOKEN}', 'YOUR_REGISTRATION_TOKEN', 'GR1348941AbCdEfGhIjKlMnOpQrSt', 'glpat-AbCdEfGhIjKlMnOpQrSt', 'glrt-AbCdE fGhIjKlMnOpQrSt'];
+  const tokens = [
+    '',
+    '   ',
+    '${RUNNER_TOKEN}',
+    'YOUR_REGISTRATION_TOKEN',
+    'GR1348941AbCdEfGhIjKlMnOpQrSt',
+    'glpat-AbCdEfGhIjKlMnOpQrSt',
+    'glrt-AbCdE fGhIjKlMnOpQrSt',
+  ];
   const r = await s.run(tokens.map((x) => item(x)));
   t.equal(s.calls.length, 0);
-  t.same(r.results.map((x) => x.outcome), tokens.map(() => 'not-verifiable'));
+  t.same(
+    r.results.map((x) => x.outcome),
+    tokens.map(() => 'not-verifiable'),
+  );
 });
 
 t.test('disabled: nothing is called, nothing is said', async (t) => {
@@ -135,24 +169,46 @@ t.test('dryRun: skipped with a warning, no call', async (t) => {
 
 t.test('URLs off the allowlist are never called', async (t) => {
   const s = setup(() => 403);
-  const r = await s.run([item(AUTH, 'https://gitlab.example.com@evil.example'), item(AUTH, 'https://evil.example'), item(AUTH, 'https://x:glpat-secretvalue1234567890@gitlab.example.com')]);
+  const r = await s.run([
+    item(AUTH, 'https://gitlab.example.com@evil.example'),
+    item(AUTH, 'https://evil.example'),
+    item(AUTH, 'https://x:glpat-secretvalue1234567890@gitlab.example.com'),
+  ]);
   t.equal(s.calls.length, 0);
-  t.same(r.results.map((x) => x.outcome), ['not-allowed', 'not-allowed', 'not-allowed']);
+  t.same(
+    r.results.map((x) => x.outcome),
+    ['not-allowed', 'not-allowed', 'not-allowed'],
+  );
   t.match(r.warnings.join('\n'), /evil\.example is not on the allowlist/);
   t.notMatch(r.warnings.join('\n'), /secretvalue/, 'credentials in a url are not echoed');
 });
 
-t.test('credentials in a runner url on an allowlisted host: said as such, never sent, never echoed', async (t) => {
-  const s = setup(() => 200);
-  const r = await s.run([item(AUTH, 'https://bot:glpat-secretvalue1234567890@gitlab.example.com/')]);
-  t.equal(s.calls.length, 0, 'no request: the url is not verified as written');
-  t.same(r.results.map((x) => x.outcome), ['not-allowed']);
-  const w = r.warnings.join('\n');
-  t.match(w, /https:\/\/\(credentials removed\)@gitlab\.example\.com holds credentials; remove them from config\.toml/);
-  t.notMatch(w, /not on the allowlist/, 'the host is on the allowlist: not the reason');
-  t.notMatch(w + s.lines.join(''), /secretvalue|bot:/, 'the credentials appear in no warning and no log line');
-  t.notMatch(w, new RegExp(AUTH), 'nor the whole token');
-});
+t.test(
+  'credentials in a runner url on an allowlisted host: said as such, never sent, never echoed',
+  async (t) => {
+    const s = setup(() => 200);
+    const r = await s.run([
+      item(AUTH, 'https://bot:glpat-secretvalue1234567890@gitlab.example.com/'),
+    ]);
+    t.equal(s.calls.length, 0, 'no request: the url is not verified as written');
+    t.same(
+      r.results.map((x) => x.outcome),
+      ['not-allowed'],
+    );
+    const w = r.warnings.join('\n');
+    t.match(
+      w,
+      /https:\/\/\(credentials removed\)@gitlab\.example\.com holds credentials; remove them from config\.toml/,
+    );
+    t.notMatch(w, /not on the allowlist/, 'the host is on the allowlist: not the reason');
+    t.notMatch(
+      w + s.lines.join(''),
+      /secretvalue|bot:/,
+      'the credentials appear in no warning and no log line',
+    );
+    t.notMatch(w, new RegExp(AUTH), 'nor the whole token');
+  },
+);
 
 t.test('cache: a second review of the same (url, token) makes no request', async (t) => {
   const s = setup(() => 403);
@@ -178,8 +234,14 @@ t.test('single-flight: concurrent identical checks share one request', async (t)
   const [ra, rb] = await Promise.all([a, b]);
   t.equal(s.calls.length, 1);
   t.equal(ra.findings[0]?.ruleId, 'GRA301');
-  t.same(rb.findings.map((f) => f.ruleId), ['GRA301', 'GRA301']);
-  t.same(rb.results.map((x) => x.source), ['shared', 'shared']);
+  t.same(
+    rb.findings.map((f) => f.ruleId),
+    ['GRA301', 'GRA301'],
+  );
+  t.same(
+    rb.results.map((x) => x.source),
+    ['shared', 'shared'],
+  );
 });
 
 t.test('TTLs: failures short, success long, bounded by the token expiry', async (t) => {
@@ -213,7 +275,14 @@ t.test('TTLs: failures short, success long, bounded by the token expiry', async 
 
 t.test('a 200 is not cached past token_expires_at', async (t) => {
   let now0 = 0;
-  const s = setup(() => ({ status: 200, body: JSON.stringify({ id: 1, token: AUTH, token_expires_at: new Date(now0 + 60_000).toISOString() }) }));
+  const s = setup(() => ({
+    status: 200,
+    body: JSON.stringify({
+      id: 1,
+      token: AUTH,
+      token_expires_at: new Date(now0 + 60_000).toISOString(),
+    }),
+  }));
   now0 = s.deadline() - 5000;
   await s.run([item(AUTH)]);
   s.advance(59_000);
@@ -224,38 +293,51 @@ t.test('a 200 is not cached past token_expires_at', async (t) => {
   t.equal(s.calls.length, 2);
 });
 
-t.test('circuit breaker: opens after N failures, half-opens with one probe, closes on success', async (t) => {
-  let status = 503;
-  const s = setup(() => status, {}, { breakerThreshold: 3, breakerCoolDownMs: 30_000, errorTtlMs: 1 });
-  for (let i = 0; i < 3; i++) {
-    const r = await s.run([item(AUTH)]);
-    t.equal(r.results[0]!.outcome, 'server-error');
-    t.match(r.warnings[0]!, /answered HTTP 503/);
-    s.advance(10);
-  }
-  t.equal(s.calls.length, 3);
-  const open = await s.run([item(AUTH), item(AUTH2)]);
-  t.equal(s.calls.length, 3, 'open: no call at all');
-  t.same(open.results.map((x) => x.outcome), ['circuit-open', 'circuit-open']);
-  t.match(open.warnings[0]!, /keeps failing/);
-  t.same(open.findings, [], 'an open circuit allows');
+t.test(
+  'circuit breaker: opens after N failures, half-opens with one probe, closes on success',
+  async (t) => {
+    let status = 503;
+    const s = setup(
+      () => status,
+      {},
+      { breakerThreshold: 3, breakerCoolDownMs: 30_000, errorTtlMs: 1 },
+    );
+    for (let i = 0; i < 3; i++) {
+      const r = await s.run([item(AUTH)]);
+      t.equal(r.results[0]!.outcome, 'server-error');
+      t.match(r.warnings[0]!, /answered HTTP 503/);
+      s.advance(10);
+    }
+    t.equal(s.calls.length, 3);
+    const open = await s.run([item(AUTH), item(AUTH2)]);
+    t.equal(s.calls.length, 3, 'open: no call at all');
+    t.same(
+      open.results.map((x) => x.outcome),
+      ['circuit-open', 'circuit-open'],
+    );
+    t.match(open.warnings[0]!, /keeps failing/);
+    t.same(open.findings, [], 'an open circuit allows');
 
-  s.advance(30_000);
-  const probe = await s.run([item(AUTH), item(AUTH2)]);
-  t.equal(s.calls.length, 4, 'half-open: exactly one probe');
-  t.same(probe.results.map((x) => x.outcome), ['server-error', 'circuit-open']);
-  const reopened = await s.run([item(AUTH2)]);
-  t.equal(reopened.results[0]!.outcome, 'circuit-open', 'failed probe re-opens');
-  t.equal(s.calls.length, 4);
+    s.advance(30_000);
+    const probe = await s.run([item(AUTH), item(AUTH2)]);
+    t.equal(s.calls.length, 4, 'half-open: exactly one probe');
+    t.same(
+      probe.results.map((x) => x.outcome),
+      ['server-error', 'circuit-open'],
+    );
+    const reopened = await s.run([item(AUTH2)]);
+    t.equal(reopened.results[0]!.outcome, 'circuit-open', 'failed probe re-opens');
+    t.equal(s.calls.length, 4);
 
-  s.advance(30_000);
-  status = 200;
-  await s.run([item(AUTH)]);
-  t.equal(s.calls.length, 5, 'probe after the second cool-down');
-  const closed = await s.run([item(AUTH2)]);
-  t.equal(closed.results[0]!.outcome, 'valid', 'successful probe closes the circuit');
-  t.equal(s.calls.length, 6);
-});
+    s.advance(30_000);
+    status = 200;
+    await s.run([item(AUTH)]);
+    t.equal(s.calls.length, 5, 'probe after the second cool-down');
+    const closed = await s.run([item(AUTH2)]);
+    t.equal(closed.results[0]!.outcome, 'valid', 'successful probe closes the circuit');
+    t.equal(s.calls.length, 6);
+  },
+);
 
 t.test('a 403 is an answer, not a failure: it never opens the circuit', async (t) => {
   const s = setup(() => 403, {}, { breakerThreshold: 2, rejectedTtlMs: 1 });
@@ -288,7 +370,9 @@ t.test('a review whose deadline has passed makes no request', async (t) => {
 
 t.test('network errors allow with a warning that carries only an error code', async (t) => {
   const s = setup(() => {
-    throw Object.assign(new Error(`connect ECONNREFUSED with ${AUTH} in the message`), { code: 'ECONNREFUSED' });
+    throw Object.assign(new Error(`connect ECONNREFUSED with ${AUTH} in the message`), {
+      code: 'ECONNREFUSED',
+    });
   });
   const r = await s.run([item(AUTH)]);
   t.equal(r.results[0]!.outcome, 'network-error');
@@ -296,30 +380,33 @@ t.test('network errors allow with a warning that carries only an error code', as
   t.notMatch(JSON.stringify(r), AUTH);
 });
 
-t.test('hooks report outcomes and request latency; unsubscribe and throwing listeners are safe', async (t) => {
-  const s = setup(() => 403);
-  const outcomes: OutcomeEvent[] = [];
-  const requests: RequestEvent[] = [];
-  s.v.onOutcome(() => {
-    throw new Error('metrics bug');
-  });
-  const off = s.v.onOutcome((e) => outcomes.push(e));
-  s.v.onRequest((e) => requests.push(e));
-  const r = await s.run([item(AUTH), item('GR1348941AbCdEfGhIjKlMnOpQrSt')]);
-  t.equal(r.findings.length, 1, 'a throwing listener does not break verification');
-  t.same(outcomes, [
-    { outcome: 'rejected', source: 'network', baseUrl: GL },
-    { outcome: 'not-verifiable', source: 'none' },
-  ]);
-  t.equal(requests.length, 1);
-  t.equal(requests[0]!.outcome, 'rejected');
-  t.equal(requests[0]!.status, 403);
-  t.type(requests[0]!.latencyMs, 'number');
-  off();
-  await s.run([item(AUTH)]);
-  t.equal(outcomes.length, 2, 'unsubscribed');
-  t.equal(requests.length, 1, 'cache hit: no request event');
-});
+t.test(
+  'hooks report outcomes and request latency; unsubscribe and throwing listeners are safe',
+  async (t) => {
+    const s = setup(() => 403);
+    const outcomes: OutcomeEvent[] = [];
+    const requests: RequestEvent[] = [];
+    s.v.onOutcome(() => {
+      throw new Error('metrics bug');
+    });
+    const off = s.v.onOutcome((e) => outcomes.push(e));
+    s.v.onRequest((e) => requests.push(e));
+    const r = await s.run([item(AUTH), item('GR1348941AbCdEfGhIjKlMnOpQrSt')]);
+    t.equal(r.findings.length, 1, 'a throwing listener does not break verification');
+    t.same(outcomes, [
+      { outcome: 'rejected', source: 'network', baseUrl: GL },
+      { outcome: 'not-verifiable', source: 'none' },
+    ]);
+    t.equal(requests.length, 1);
+    t.equal(requests[0]!.outcome, 'rejected');
+    t.equal(requests[0]!.status, 403);
+    t.type(requests[0]!.latencyMs, 'number');
+    off();
+    await s.run([item(AUTH)]);
+    t.equal(outcomes.length, 2, 'unsubscribed');
+    t.equal(requests.length, 1, 'cache hit: no request event');
+  },
+);
 
 t.test('logs never contain a whole token', async (t) => {
   let n = 0;

@@ -7,7 +7,13 @@ import type { Lookups } from '../../src/admission/validate.js';
 import { planInjection } from '../../src/mutation/plan.js';
 import { evaluateObject } from '../../src/rules/evaluate.js';
 import type { ResolvedRefs } from '../../src/workload/types.js';
-import { fixturesDir, listFiles, readJson, readYamlDocs, SEED_REG_TOKEN } from '../helpers/fixtures.js';
+import {
+  fixturesDir,
+  listFiles,
+  readJson,
+  readYamlDocs,
+  SEED_REG_TOKEN,
+} from '../helpers/fixtures.js';
 
 /**
  * Every fixture under test/fixtures (copied from ../shared/fixtures) through POST /mutate's
@@ -38,14 +44,27 @@ function requestOf(file: string): AdmissionRequest {
 }
 
 function yamlRequest(obj: any, op: 'CREATE' | 'UPDATE' = 'CREATE'): AdmissionRequest {
-  return { uid: 'u1', kind: { group: obj.kind === 'Pod' ? '' : 'apps', version: 'v1', kind: obj.kind }, operation: op, object: obj, namespace: obj.metadata?.namespace, name: obj.metadata?.name, dryRun: false };
+  return {
+    uid: 'u1',
+    kind: { group: obj.kind === 'Pod' ? '' : 'apps', version: 'v1', kind: obj.kind },
+    operation: op,
+    object: obj,
+    namespace: obj.metadata?.namespace,
+    name: obj.metadata?.name,
+    dryRun: false,
+  };
 }
 
 function decodePatch(b64: string): fjp.Operation[] {
   return JSON.parse(Buffer.from(b64, 'base64').toString('utf8'));
 }
 
-async function check(t: Test, req: AdmissionRequest, expect: 'patch' | string, lk: Lookups = lookups()): Promise<any> {
+async function check(
+  t: Test,
+  req: AdmissionRequest,
+  expect: 'patch' | string,
+  lk: Lookups = lookups(),
+): Promise<any> {
   const out = await mutateRequest(req, 'enforce', { lookups: lk }, far());
   const r = out.response;
   t.equal(r.uid, req.uid);
@@ -54,19 +73,42 @@ async function check(t: Test, req: AdmissionRequest, expect: 'patch' | string, l
     t.equal(r.patch, undefined, `no patch (${expect})`);
     t.equal(r.patchType, undefined, 'no patchType without a patch');
     if (req.object !== undefined && req.operation !== 'DELETE') {
-      const p = planInjection(req.object, { kind: req.kind.kind, resolved: (await lk.resolve(req.object, req.namespace, far())).resolved! });
+      const p = planInjection(req.object, {
+        kind: req.kind.kind,
+        resolved: (await lk.resolve(req.object, req.namespace, far())).resolved!,
+      });
       t.equal(p.action === 'none' ? p.reason : 'patch', expect, `reason ${expect}`);
     }
     return undefined;
   }
   t.equal(r.patchType, 'JSONPatch');
   t.type(r.patch, 'string');
-  const patched = fjp.applyPatch(structuredClone(req.object), decodePatch(r.patch!), true, false).newDocument;
+  const patched = fjp.applyPatch(
+    structuredClone(req.object),
+    decodePatch(r.patch!),
+    true,
+    false,
+  ).newDocument;
   const resolved = (await lk.resolve(patched, req.namespace, far())).resolved!;
-  t.same(evaluateObject(patched, { kind: req.kind.kind, resolved }).findings.filter((f) => f.severity === 'deny').map((f) => f.ruleId), [], 'mutated object passes the validating rules');
-  const again = await mutateRequest({ ...req, operation: 'UPDATE', object: patched, oldObject: patched }, 'enforce', { lookups: lk }, far());
+  t.same(
+    evaluateObject(patched, { kind: req.kind.kind, resolved })
+      .findings.filter((f) => f.severity === 'deny')
+      .map((f) => f.ruleId),
+    [],
+    'mutated object passes the validating rules',
+  );
+  const again = await mutateRequest(
+    { ...req, operation: 'UPDATE', object: patched, oldObject: patched },
+    'enforce',
+    { lookups: lk },
+    far(),
+  );
   t.equal(again.response.patch, undefined, 're-admission: no second patch');
-  t.notOk(JSON.stringify(patched).includes(SEED_REG_TOKEN) && !JSON.stringify(req.object).includes(SEED_REG_TOKEN), 'the patch adds no token');
+  t.notOk(
+    JSON.stringify(patched).includes(SEED_REG_TOKEN) &&
+      !JSON.stringify(req.object).includes(SEED_REG_TOKEN),
+    'the patch adds no token',
+  );
   return patched;
 }
 
@@ -113,10 +155,16 @@ t.test('every admission fixture: a clean patch or none', async (t) => {
     await t.test(`${f} + token-secret annotation`, async (t) => {
       const req = requestOf(f);
       const obj = req.object as any;
-      obj.metadata.annotations = { ...(obj.metadata.annotations ?? {}), 'gitlab-runner-admission/token-secret': 'gitlab-runner-tokens' };
+      obj.metadata.annotations = {
+        ...(obj.metadata.annotations ?? {}),
+        'gitlab-runner-admission/token-secret': 'gitlab-runner-tokens',
+      };
       const patched = await check(t, req, expect);
       if (patched) {
-        t.ok(patched.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'], 'other annotations kept');
+        t.ok(
+          patched.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'],
+          'other annotations kept',
+        );
         t.equal(patched.spec.template.spec.initContainers.at(-1).name, 'register-runner');
       }
     });
@@ -133,22 +181,42 @@ t.test('every seed workload: a clean patch or none', async (t) => {
   for (const [f, annotated, expect] of cases) {
     await t.test(`${f}${annotated ? ' + annotation' : ''}`, async (t) => {
       const obj = seed(f);
-      if (annotated) obj.metadata.annotations = { 'gitlab-runner-admission/token-secret': 'gitlab-runner-tokens' };
+      if (annotated)
+        obj.metadata.annotations = {
+          'gitlab-runner-admission/token-secret': 'gitlab-runner-tokens',
+        };
       await check(t, yamlRequest(obj), expect);
     });
   }
-  await t.test('deployment-run.yaml + annotation, with the registration-token ConfigMap in the cluster', async (t) => {
-    const obj = seed('deployment-run.yaml');
-    obj.metadata.annotations = { 'gitlab-runner-admission/token-secret': 'gitlab-runner-tokens' };
-    await check(t, yamlRequest(obj), 'not-needed', lookups(seed('configmap-registration-token.yaml').data['config.toml']));
-  });
+  await t.test(
+    'deployment-run.yaml + annotation, with the registration-token ConfigMap in the cluster',
+    async (t) => {
+      const obj = seed('deployment-run.yaml');
+      obj.metadata.annotations = { 'gitlab-runner-admission/token-secret': 'gitlab-runner-tokens' };
+      await check(
+        t,
+        yamlRequest(obj),
+        'not-needed',
+        lookups(seed('configmap-registration-token.yaml').data['config.toml']),
+      );
+    },
+  );
 });
 
 t.test('DELETE, CONNECT and subresources: never a patch', async (t) => {
   const obj = seed('deployment-run.yaml');
   obj.metadata.annotations = { 'gitlab-runner-admission/token-secret': 'gitlab-runner-tokens' };
-  for (const over of [{ operation: 'DELETE' as const, object: undefined, oldObject: obj }, { operation: 'CONNECT' as const }, { operation: 'UPDATE' as const, subResource: 'scale' }]) {
-    const out = await mutateRequest({ ...yamlRequest(obj), ...over }, 'enforce', { lookups: lookups() }, far());
+  for (const over of [
+    { operation: 'DELETE' as const, object: undefined, oldObject: obj },
+    { operation: 'CONNECT' as const },
+    { operation: 'UPDATE' as const, subResource: 'scale' },
+  ]) {
+    const out = await mutateRequest(
+      { ...yamlRequest(obj), ...over },
+      'enforce',
+      { lookups: lookups() },
+      far(),
+    );
     t.equal(out.response.patch, undefined);
     t.equal(out.decision, 'skip');
   }
@@ -162,15 +230,27 @@ t.test('audit mode changes nothing and records what it would do', async (t) => {
   t.equal(out.response.auditAnnotations?.['would-inject'], 'true');
 });
 
-t.test('without lookups the annotation yields a warning, not a patch; unrelated objects cause no lookup', async (t) => {
-  const obj = seed('deployment-run.yaml');
-  obj.metadata.annotations = { 'gitlab-runner-admission/token-secret': 'gitlab-runner-tokens' };
-  const out = await mutateRequest(yamlRequest(obj), 'enforce', {}, far());
-  t.equal(out.response.patch, undefined);
-  t.match(out.response.warnings, [/^GRA407 /]);
+t.test(
+  'without lookups the annotation yields a warning, not a patch; unrelated objects cause no lookup',
+  async (t) => {
+    const obj = seed('deployment-run.yaml');
+    obj.metadata.annotations = { 'gitlab-runner-admission/token-secret': 'gitlab-runner-tokens' };
+    const out = await mutateRequest(yamlRequest(obj), 'enforce', {}, far());
+    t.equal(out.response.patch, undefined);
+    t.match(out.response.warnings, [/^GRA407 /]);
 
-  let calls = 0;
-  const counting: Lookups = { resolve: async () => ((calls += 1), { warnings: [] }) };
-  await mutateRequest(yamlRequest({ kind: 'Deployment', metadata: { name: 'web', namespace: 'x' }, spec: { template: { spec: { containers: [{ name: 'web', image: 'nginx' }] } } } }), 'enforce', { lookups: counting }, far());
-  t.equal(calls, 0, 'no lookup for a non-runner workload');
-});
+    let calls = 0;
+    const counting: Lookups = { resolve: async () => ((calls += 1), { warnings: [] }) };
+    await mutateRequest(
+      yamlRequest({
+        kind: 'Deployment',
+        metadata: { name: 'web', namespace: 'x' },
+        spec: { template: { spec: { containers: [{ name: 'web', image: 'nginx' }] } } },
+      }),
+      'enforce',
+      { lookups: counting },
+      far(),
+    );
+    t.equal(calls, 0, 'no lookup for a non-runner workload');
+  },
+);

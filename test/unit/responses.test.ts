@@ -16,20 +16,34 @@ const finding = (ruleId: string, severity: Finding['severity']): Finding => ({
 t.test('response helpers: the one place an AdmissionResponse is built', async (t) => {
   t.same(allow('u1'), { uid: 'u1', allowed: true }, 'no empty warnings or annotations');
   t.same(allow('u1', { warnings: [] }), { uid: 'u1', allowed: true });
-  t.same(deny('u2', 'no', { warnings: ['w'] }), { uid: 'u2', allowed: false, status: { code: 403, reason: 'Forbidden', message: 'no' }, warnings: ['w'] });
-  t.same(patched('u3', []), { uid: 'u3', allowed: true }, 'no operations: a plain allow without patchType');
+  t.same(deny('u2', 'no', { warnings: ['w'] }), {
+    uid: 'u2',
+    allowed: false,
+    status: { code: 403, reason: 'Forbidden', message: 'no' },
+    warnings: ['w'],
+  });
+  t.same(
+    patched('u3', []),
+    { uid: 'u3', allowed: true },
+    'no operations: a plain allow without patchType',
+  );
   const p = patched('u4', [{ op: 'add', path: '/metadata/labels', value: {} }]);
   t.equal(p.patchType, 'JSONPatch');
-  t.same(JSON.parse(Buffer.from(p.patch!, 'base64').toString('utf8')), [{ op: 'add', path: '/metadata/labels', value: {} }]);
+  t.same(JSON.parse(Buffer.from(p.patch!, 'base64').toString('utf8')), [
+    { op: 'add', path: '/metadata/labels', value: {} },
+  ]);
 });
 
-t.test('findingOutcome: a deny finding denies only under enforce (webhook and CLI share it)', async (t) => {
-  t.equal(findingOutcome('deny', 'enforce'), 'deny');
-  t.equal(findingOutcome('deny', 'warn'), 'warn');
-  t.equal(findingOutcome('deny', 'audit'), 'warn');
-  t.equal(findingOutcome('warn', 'enforce'), 'warn');
-  t.equal(findingOutcome('info', 'enforce'), 'info');
-});
+t.test(
+  'findingOutcome: a deny finding denies only under enforce (webhook and CLI share it)',
+  async (t) => {
+    t.equal(findingOutcome('deny', 'enforce'), 'deny');
+    t.equal(findingOutcome('deny', 'warn'), 'warn');
+    t.equal(findingOutcome('deny', 'audit'), 'warn');
+    t.equal(findingOutcome('warn', 'enforce'), 'warn');
+    t.equal(findingOutcome('info', 'enforce'), 'info');
+  },
+);
 
 t.test('decide → respond per mode', async (t) => {
   const fs = [finding('GRA001', 'deny'), finding('GRA005', 'warn'), finding('GRA401', 'info')];

@@ -53,7 +53,12 @@ t.test('no section names an id the product does not have', async (t) => {
   // a heading that tries to be a rule section but misses the exact form would escape both checks
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!;
-    if (/^#+\s.*\bGRA\d{3}\b/.test(l)) t.match(l, /^## GRA\d{3} — \S/, `line ${i + 1}: rule heading has the form "## GRAnnn — title"`);
+    if (/^#+\s.*\bGRA\d{3}\b/.test(l))
+      t.match(
+        l,
+        /^## GRA\d{3} — \S/,
+        `line ${i + 1}: rule heading has the form "## GRAnnn — title"`,
+      );
   }
 });
 
@@ -74,13 +79,21 @@ t.test('each section carries the registry title and severity', async (t) => {
 });
 
 t.test('the table of all rules lists every rule once, with working links', async (t) => {
-  const rows = new Map<string, { severity: string; title: string; anchor: string; count: number }>();
+  const rows = new Map<
+    string,
+    { severity: string; title: string; anchor: string; count: number }
+  >();
   for (const l of lines) {
     // cells may be padded (a formatter aligns the columns)
     const m = /^\|\s*\[(GRA\d{3})\]\(#([^)]+)\)\s*\|\s*(\w+)\s*\|\s*(.+?)\s*\|$/.exec(l);
     if (!m) continue;
     const prev = rows.get(m[1]!);
-    rows.set(m[1]!, { anchor: m[2]!, severity: m[3]!, title: m[4]!, count: (prev?.count ?? 0) + 1 });
+    rows.set(m[1]!, {
+      anchor: m[2]!,
+      severity: m[3]!,
+      title: m[4]!,
+      count: (prev?.count ?? 0) + 1,
+    });
   }
   t.same([...rows.keys()].sort(), ALL_RULES.map((r) => r.id).sort(), 'table ids = ALL_RULES ids');
   for (const r of ALL_RULES) {
@@ -96,7 +109,13 @@ t.test('the table of all rules lists every rule once, with working links', async
 
 t.test('the slug function matches GitHub for the heading shapes used here', async (t) => {
   // known GitHub anchors: em dash and brackets dropped, leaving a double hyphen
-  t.equal(slug('GRA001 — registration token in [[runners]] token'), 'gra001--registration-token-in-runners-token');
-  t.equal(slug('GRA210 — `run` uses a config directory on a read-only mount'), 'gra210--run-uses-a-config-directory-on-a-read-only-mount');
+  t.equal(
+    slug('GRA001 — registration token in [[runners]] token'),
+    'gra001--registration-token-in-runners-token',
+  );
+  t.equal(
+    slug('GRA210 — `run` uses a config directory on a read-only mount'),
+    'gra210--run-uses-a-config-directory-on-a-read-only-mount',
+  );
   t.equal(slug('GRA004 — config.toml is not valid TOML'), 'gra004--configtoml-is-not-valid-toml');
 });

@@ -75,7 +75,13 @@ function parseDoc(md: string): Section[] {
     const start = i + 1;
     let end = start;
     while (end < lines.length && !/^```\s*$/.test(lines[end]!)) end++;
-    if (cur) cur.blocks.push({ lang: open[1]!, role: open[2]!, text: lines.slice(start, end).join('\n') + '\n', line: start + 1 });
+    if (cur)
+      cur.blocks.push({
+        lang: open[1]!,
+        role: open[2]!,
+        text: lines.slice(start, end).join('\n') + '\n',
+        line: start + 1,
+      });
     i = end;
   }
   return sections;
@@ -86,19 +92,27 @@ function isRecord(x: unknown): x is Record<string, unknown> {
 }
 
 function yamlDocs(text: string): unknown[] {
-  return parseAllDocuments(text).map((d) => {
-    if (d.errors.length > 0) throw new Error(`invalid YAML: ${d.errors[0]!.message}`);
-    return d.toJS();
-  }).filter((o) => o !== null && o !== undefined);
+  return parseAllDocuments(text)
+    .map((d) => {
+      if (d.errors.length > 0) throw new Error(`invalid YAML: ${d.errors[0]!.message}`);
+      return d.toJS();
+    })
+    .filter((o) => o !== null && o !== undefined);
 }
 
 /** The cluster state a resolved block describes, as src/kube would hand it over (Secret values decoded). */
 function resolvedFrom(text: string): ResolvedRefs {
   const r: ResolvedRefs = { configMaps: new Map(), secrets: new Map() };
   for (const obj of yamlDocs(text)) {
-    if (!isRecord(obj) || !isRecord(obj.metadata) || typeof obj.metadata.name !== 'string') throw new Error('resolved: every object needs metadata.name');
+    if (!isRecord(obj) || !isRecord(obj.metadata) || typeof obj.metadata.name !== 'string')
+      throw new Error('resolved: every object needs metadata.name');
     const data: Record<string, string> = {};
-    const entries = obj.kind === 'Secret' ? secretEntries(obj) : obj.kind === 'ConfigMap' ? configMapEntries(obj) : undefined;
+    const entries =
+      obj.kind === 'Secret'
+        ? secretEntries(obj)
+        : obj.kind === 'ConfigMap'
+          ? configMapEntries(obj)
+          : undefined;
     if (!entries) throw new Error(`resolved: only ConfigMap and Secret, got ${String(obj.kind)}`);
     for (const e of entries) if (e.text !== undefined) data[e.key] = e.text;
     (obj.kind === 'Secret' ? r.secrets : r.configMaps).set(obj.metadata.name, data as LookupResult);
@@ -111,7 +125,8 @@ function gitlabFrom(text: string): Map<string, number> {
   const [obj] = yamlDocs(text);
   if (!isRecord(obj)) throw new Error('gitlab: expected a map of token: status');
   for (const [k, v] of Object.entries(obj)) {
-    if (typeof v !== 'number') throw new Error(`gitlab: status for ${k.slice(0, 6)}… must be a number`);
+    if (typeof v !== 'number')
+      throw new Error(`gitlab: status for ${k.slice(0, 6)}… must be a number`);
     m.set(k, v);
   }
   return m;
@@ -124,14 +139,18 @@ async function verifyOnline(items: VerifyItem[], answers: Map<string, number>): 
     const token = (JSON.parse(init.body) as { token: string }).token;
     asked.push(token);
     const status = answers.get(token);
-    if (status === undefined) throw new Error('the gitlab block has no answer for a token the example verifies');
+    if (status === undefined)
+      throw new Error('the gitlab block has no answer for a token the example verifies');
     return { status, text: async () => '{}' };
   };
   const log = pino({ level: 'silent' });
-  const v = createVerifier({ verify: true, allowlist: [GITLAB_URL], budgetMs: 2000 }, log, { fetch });
+  const v = createVerifier({ verify: true, allowlist: [GITLAB_URL], budgetMs: 2000 }, log, {
+    fetch,
+  });
   try {
     const r = await v.verify(items, { dryRun: false, deadline: Date.now() + 60_000 });
-    if (r.warnings.length > 0) throw new Error(`verification did not complete: ${r.warnings.join('; ')}`);
+    if (r.warnings.length > 0)
+      throw new Error(`verification did not complete: ${r.warnings.join('; ')}`);
     return r.findings;
   } finally {
     v.close();
@@ -144,10 +163,16 @@ interface Context {
 }
 
 /** Mutating webhook, then validating webhook on its result. */
-function admit(obj: unknown, resolved: ResolvedRefs | undefined): { findings: Finding[]; object: unknown } {
+function admit(
+  obj: unknown,
+  resolved: ResolvedRefs | undefined,
+): { findings: Finding[]; object: unknown } {
   const kind = isRecord(obj) && typeof obj.kind === 'string' ? obj.kind : '';
   const plan = planInjection(obj, { kind, ...(resolved ? { resolved } : {}) });
-  const object = plan.action === 'patch' ? fjp.applyPatch(structuredClone(obj), plan.patch as fjp.Operation[], true, false).newDocument : obj;
+  const object =
+    plan.action === 'patch'
+      ? fjp.applyPatch(structuredClone(obj), plan.patch as fjp.Operation[], true, false).newDocument
+      : obj;
   return { findings: plan.findings, object };
 }
 
@@ -163,7 +188,10 @@ async function run(b: Block, ctx: Context, mutation: boolean): Promise<Finding[]
       // the same credentials evaluate.ts collects from a ConfigMap/Secret config
       for (const r of parsed.runners) {
         if (r.url === undefined || r.token === undefined || r.token.trim() === '') continue;
-        const at: VerifyItem['at'] = { object, runner: { index: r.index, ...(r.name !== undefined ? { name: r.name } : {}) } };
+        const at: VerifyItem['at'] = {
+          object,
+          runner: { index: r.index, ...(r.name !== undefined ? { name: r.name } : {}) },
+        };
         if (r.tokenLine !== undefined) at.line = r.tokenLine;
         items.push({ url: r.url, token: r.token, at });
       }
@@ -172,8 +200,12 @@ async function run(b: Block, ctx: Context, mutation: boolean): Promise<Finding[]
     for (const doc of yamlDocs(b.text)) {
       if (chartValuesIn(doc)) {
         // a values file of the gitlab-runner chart, as `check` reads one (GRA5xx)
-        const ev = checkChartValuesText(b.text, { object: { kind: 'File', name: 'values.yaml' }, host: 'this values file' });
-        if (!ev) throw new Error(`line ${b.line}: chart values that do not read as one YAML document`);
+        const ev = checkChartValuesText(b.text, {
+          object: { kind: 'File', name: 'values.yaml' },
+          host: 'this values file',
+        });
+        if (!ev)
+          throw new Error(`line ${b.line}: chart values that do not read as one YAML document`);
         findings.push(...ev.findings);
         items.push(...ev.credentials);
         continue;
@@ -201,13 +233,19 @@ const EXAMPLE_ROLES = new Set(['bad', 'fixed']);
 const CONTEXT_ROLES = new Set(['resolved', 'gitlab', 'message']);
 
 t.test('docs/rules.md has rule sections to check', async (t) => {
-  t.ok(sections.length >= ALL_RULES.length, `${sections.length} sections for ${ALL_RULES.length} rules`);
+  t.ok(
+    sections.length >= ALL_RULES.length,
+    `${sections.length} sections for ${ALL_RULES.length} rules`,
+  );
 });
 
 for (const s of sections) {
   t.test(`${s.id} examples`, async (t) => {
     for (const b of s.blocks) {
-      t.ok(EXAMPLE_ROLES.has(b.role) || CONTEXT_ROLES.has(b.role), `line ${b.line}: known block role "${b.role}"`);
+      t.ok(
+        EXAMPLE_ROLES.has(b.role) || CONTEXT_ROLES.has(b.role),
+        `line ${b.line}: known block role "${b.role}"`,
+      );
     }
     const bad = s.blocks.filter((b) => b.role === 'bad');
     const fixed = s.blocks.filter((b) => b.role === 'fixed');
@@ -226,19 +264,29 @@ for (const s of sections) {
       else if (b.role === 'bad') {
         const found = await run(b, ctx, mutation);
         const mine = found.filter((f) => f.ruleId === s.id);
-        t.ok(mine.length > 0, `bad example at line ${b.line} yields ${s.id}`, { found: found.map((f) => f.ruleId) });
+        t.ok(mine.length > 0, `bad example at line ${b.line} yields ${s.id}`, {
+          found: found.map((f) => f.ruleId),
+        });
         shown.push(...mine.map(formatFinding));
       } else if (b.role === 'fixed') {
         const found = await run(b, ctx, mutation);
         // Not only "not this rule": a fixed example must not teach another mistake.
         const left = found.filter((f) => f.ruleId === s.id || f.severity !== 'info');
-        t.same(left.map((f) => `${f.ruleId}: ${f.message}`), [], `fixed example at line ${b.line} yields no ${s.id} and no deny/warn finding`);
+        t.same(
+          left.map((f) => `${f.ruleId}: ${f.message}`),
+          [],
+          `fixed example at line ${b.line} yields no ${s.id} and no deny/warn finding`,
+        );
       }
     }
     const m = messages[0];
     if (m) {
       const want = m.text.trimEnd();
-      t.ok(shown.includes(want), `message block at line ${m.line} is what ${s.id} prints for a bad example`, { shown, want });
+      t.ok(
+        shown.includes(want),
+        `message block at line ${m.line} is what ${s.id} prints for a bad example`,
+        { shown, want },
+      );
     }
   });
 }

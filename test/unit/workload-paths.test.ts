@@ -19,33 +19,48 @@ function scan(path: string, mounts: MountInfo[]): { mount?: number; volumePath?:
     }
   }
   if (!best) return {};
-  const rel = p === best.mountPath ? '' : p.slice(best.mountPath.length + (best.mountPath === '/' ? 0 : 1));
+  const rel =
+    p === best.mountPath ? '' : p.slice(best.mountPath.length + (best.mountPath === '/' ? 0 : 1));
   return { mount: best.index, volumePath: [best.subPath, rel].filter((s) => s).join('/') };
 }
 
 const seg = fc.constantFrom('etc', 'gitlab-runner', 'a', 'b', 'config.toml', '..', '.', '');
-const pathArb = fc.tuple(fc.boolean(), fc.array(seg, { maxLength: 5 })).map(([abs, segs]) => (abs ? '/' : '') + segs.join('/'));
+const pathArb = fc
+  .tuple(fc.boolean(), fc.array(seg, { maxLength: 5 }))
+  .map(([abs, segs]) => (abs ? '/' : '') + segs.join('/'));
 
 t.test('the segment tree picks what the scan picks, for many mounts', async (t) => {
   await fc.assert(
-    fc.property(fc.array(fc.tuple(pathArb, fc.option(fc.constantFrom('sub', 'x/y'))), { minLength: 17, maxLength: 40 }), fc.array(pathArb, { maxLength: 20 }), (ms, paths) => {
-      const mounts: MountInfo[] = ms.map(([p, sub], index) => ({
-        index,
-        name: `v${index}`,
-        mountPath: normalizePath(p || '/'),
-        readOnlyFlag: false,
-        readOnly: false,
-        field: '',
-        ...(sub ? { subPath: sub } : {}),
-      }));
-      for (const p of [...paths, ...mounts.map((m) => posix.join(m.mountPath, 'config.toml'))]) {
-        const got = resolvePath(p, mounts);
-        const want = scan(p, mounts);
-        if (got.mount?.index !== want.mount || (want.mount !== undefined && got.volumePath !== want.volumePath)) {
-          throw new Error(`${p}: got ${got.mount?.index}/${got.volumePath}, want ${want.mount}/${want.volumePath}`);
+    fc.property(
+      fc.array(fc.tuple(pathArb, fc.option(fc.constantFrom('sub', 'x/y'))), {
+        minLength: 17,
+        maxLength: 40,
+      }),
+      fc.array(pathArb, { maxLength: 20 }),
+      (ms, paths) => {
+        const mounts: MountInfo[] = ms.map(([p, sub], index) => ({
+          index,
+          name: `v${index}`,
+          mountPath: normalizePath(p || '/'),
+          readOnlyFlag: false,
+          readOnly: false,
+          field: '',
+          ...(sub ? { subPath: sub } : {}),
+        }));
+        for (const p of [...paths, ...mounts.map((m) => posix.join(m.mountPath, 'config.toml'))]) {
+          const got = resolvePath(p, mounts);
+          const want = scan(p, mounts);
+          if (
+            got.mount?.index !== want.mount ||
+            (want.mount !== undefined && got.volumePath !== want.volumePath)
+          ) {
+            throw new Error(
+              `${p}: got ${got.mount?.index}/${got.volumePath}, want ${want.mount}/${want.volumePath}`,
+            );
+          }
         }
-      }
-    }),
+      },
+    ),
     { numRuns: 300 },
   );
   t.pass();

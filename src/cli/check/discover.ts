@@ -88,10 +88,13 @@ export async function discover(args: readonly string[]): Promise<Input[]> {
 /** Larger than any ConfigMap (1 MiB) or AdmissionReview the apiserver sends; a guard, not a rule. */
 export const MAX_BYTES = 16 * 1024 * 1024;
 
-export async function readInput(file: string): Promise<{ ok: true; bytes: Buffer } | { ok: false; message: string }> {
+export async function readInput(
+  file: string,
+): Promise<{ ok: true; bytes: Buffer } | { ok: false; message: string }> {
   try {
     const st = await stat(file);
-    if (st.size > MAX_BYTES) return { ok: false, message: `too large (${st.size} bytes, limit ${MAX_BYTES})` };
+    if (st.size > MAX_BYTES)
+      return { ok: false, message: `too large (${st.size} bytes, limit ${MAX_BYTES})` };
     return { ok: true, bytes: await readFile(file) };
   } catch (err) {
     return { ok: false, message: ioMessage(err) };

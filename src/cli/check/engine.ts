@@ -69,13 +69,15 @@ function verdictOf(findings: readonly ReportedFinding[]): Verdict {
   return 'allow';
 }
 
-
 /**
  * An unrendered Helm template can still parse as YAML; its `config.toml` value then holds
  * `{{ … }}` and is not TOML yet. Drop such values (the rules would call them broken TOML) and
  * say so. Rendered output (`helm template`) has none, so this never hides a real config.
  */
-function withoutTemplateValues(obj: Record<string, unknown>): { obj: Record<string, unknown>; dropped: string[] } {
+function withoutTemplateValues(obj: Record<string, unknown>): {
+  obj: Record<string, unknown>;
+  dropped: string[];
+} {
   const dropped: string[] = [];
   let out = obj;
   for (const field of ['data', 'stringData'] as const) {
@@ -95,9 +97,16 @@ function withoutTemplateValues(obj: Record<string, unknown>): { obj: Record<stri
   return { obj: out, dropped };
 }
 
-function checkObject(lo: LoadedObject, file: string, opts: CheckOptions, report: FileReport, links?: ObjectIndex): void {
+function checkObject(
+  lo: LoadedObject,
+  file: string,
+  opts: CheckOptions,
+  report: FileReport,
+  links?: ObjectIndex,
+): void {
   const { obj, dropped } = withoutTemplateValues(lo.obj);
-  for (const d of dropped) report.notes.push(`${d}: skipped, template source, not TOML until rendered`);
+  for (const d of dropped)
+    report.notes.push(`${d}: skipped, template source, not TOML until rendered`);
   const kind = lo.kind ?? (typeof obj.kind === 'string' ? obj.kind : undefined);
   let ev = evaluateObject(obj, lo.kind !== undefined ? { kind: lo.kind } : {});
   if (!ev.relevant) {
@@ -108,7 +117,10 @@ function checkObject(lo: LoadedObject, file: string, opts: CheckOptions, report:
     // Objects given in the same run stand in for the webhook's lookups (same namespace and name).
     const linked = links.resolve(obj, namespaceOf(lo) ?? '');
     if (linked) {
-      ev = evaluateObject(obj, { ...(lo.kind !== undefined ? { kind: lo.kind } : {}), resolved: linked.resolved });
+      ev = evaluateObject(obj, {
+        ...(lo.kind !== undefined ? { kind: lo.kind } : {}),
+        resolved: linked.resolved,
+      });
       report.notes.push(...linked.notes.map((n) => `${describeWhat(obj, lo)}: ${n}`));
     }
   }
@@ -117,7 +129,8 @@ function checkObject(lo: LoadedObject, file: string, opts: CheckOptions, report:
   const mode = effectiveMode(opts.mode, lo.obj);
   for (const f of ev.findings) {
     const object: ObjectRef = { ...f.object, file };
-    if (object.namespace === undefined && lo.namespace !== undefined) object.namespace = lo.namespace;
+    if (object.namespace === undefined && lo.namespace !== undefined)
+      object.namespace = lo.namespace;
     if (object.name === undefined && lo.name !== undefined) object.name = lo.name;
     const finding: Finding = { ...f, object };
     const rf: ReportedFinding = { finding, mode, outcome: outcomeOf(f.severity, mode) };
@@ -152,7 +165,12 @@ export const NOT_KUBERNETES_COMPOSE = 'not a Kubernetes manifest (a docker-compo
 function isComposeFile(loaded: Loaded): boolean {
   if (loaded.type !== 'objects' || loaded.objects.length !== 1) return false;
   const o = loaded.objects[0]!.obj;
-  return !('kind' in o) && !('apiVersion' in o) && isRecord(o.services) && Object.values(o.services).some((s) => isRecord(s) && ('image' in s || 'build' in s));
+  return (
+    !('kind' in o) &&
+    !('apiVersion' in o) &&
+    isRecord(o.services) &&
+    Object.values(o.services).some((s) => isRecord(s) && ('image' in s || 'build' in s))
+  );
 }
 
 /** One input decoded and loaded, before any rule runs; `check` loads every input first so objects can be linked. */
@@ -174,7 +192,9 @@ export function indexPrepared(inputs: readonly Prepared[]): ObjectIndex {
   for (const p of inputs) {
     if (p.loaded.type !== 'objects') continue;
     for (const lo of p.loaded.objects) {
-      const line = lo.source ? lo.source.lc.linePos(lo.source.node.range?.[0] ?? 0).line : undefined;
+      const line = lo.source
+        ? lo.source.lc.linePos(lo.source.node.range?.[0] ?? 0).line
+        : undefined;
       index.add(lo.obj, line !== undefined ? `${p.file}:${line}` : p.file, lo.namespace ?? '');
     }
   }
@@ -189,7 +209,8 @@ export function checkBytes(file: string, bytes: Buffer, opts: CheckOptions): Fil
 
 /** A gitlab-runner chart values file: lines of findings are lines of the file. */
 function checkValuesFile(p: Prepared, opts: CheckOptions, report: FileReport): boolean {
-  if (p.text === undefined || p.loaded.type !== 'objects' || p.loaded.objects.length !== 1) return false;
+  if (p.text === undefined || p.loaded.type !== 'objects' || p.loaded.objects.length !== 1)
+    return false;
   if (!chartValuesIn(p.loaded.objects[0]!.obj)) return false;
   const object: ObjectRef = { kind: 'File', name: p.file, file: p.file };
   const ev = checkChartValuesText(p.text, { object, host: 'this values file' });
@@ -197,7 +218,11 @@ function checkValuesFile(p: Prepared, opts: CheckOptions, report: FileReport): b
   report.objects = 1;
   report.notes.push('gitlab-runner chart values (chart 0.x)', ...ev.notes);
   for (const f of ev.findings) {
-    const rf: ReportedFinding = { finding: f, mode: opts.mode, outcome: outcomeOf(f.severity, opts.mode) };
+    const rf: ReportedFinding = {
+      finding: f,
+      mode: opts.mode,
+      outcome: outcomeOf(f.severity, opts.mode),
+    };
     if (f.line !== undefined) rf.line = f.line;
     report.findings.push(rf);
   }
@@ -207,9 +232,18 @@ function checkValuesFile(p: Prepared, opts: CheckOptions, report: FileReport): b
 /** Check one prepared input; `links` resolves workload references among all inputs of the run. */
 export function checkPrepared(p: Prepared, opts: CheckOptions, links?: ObjectIndex): FileReport {
   const file = p.file;
-  const report: FileReport = { file, status: 'checked', objects: 0, skippedObjects: 0, notes: [], findings: [], verdict: 'allow' };
+  const report: FileReport = {
+    file,
+    status: 'checked',
+    objects: 0,
+    skippedObjects: 0,
+    notes: [],
+    findings: [],
+    verdict: 'allow',
+  };
   const loaded = p.loaded;
-  if (isComposeFile(loaded)) return { ...report, status: 'skipped', reason: NOT_KUBERNETES_COMPOSE, verdict: 'skip' };
+  if (isComposeFile(loaded))
+    return { ...report, status: 'skipped', reason: NOT_KUBERNETES_COMPOSE, verdict: 'skip' };
   if (checkValuesFile(p, opts, report)) {
     report.findings.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     report.verdict = verdictOf(report.findings);
@@ -217,7 +251,12 @@ export function checkPrepared(p: Prepared, opts: CheckOptions, links?: ObjectInd
   }
   switch (loaded.type) {
     case 'error': {
-      const r: FileReport = { ...report, status: 'error', reason: loaded.message, verdict: 'error' };
+      const r: FileReport = {
+        ...report,
+        status: 'error',
+        reason: loaded.message,
+        verdict: 'error',
+      };
       if ('line' in loaded && loaded.line !== undefined) r.line = loaded.line;
       if ('column' in loaded && loaded.column !== undefined) r.column = loaded.column;
       return r;
@@ -228,7 +267,11 @@ export function checkPrepared(p: Prepared, opts: CheckOptions, links?: ObjectInd
       report.objects = 1;
       const object: ObjectRef = { kind: 'File', name: file, file };
       for (const f of checkRunnerConfig(loaded.text, { object, storage: 'file' })) {
-        const rf: ReportedFinding = { finding: f, mode: opts.mode, outcome: outcomeOf(f.severity, opts.mode) };
+        const rf: ReportedFinding = {
+          finding: f,
+          mode: opts.mode,
+          outcome: outcomeOf(f.severity, opts.mode),
+        };
         if (f.line !== undefined) rf.line = f.line;
         if (f.column !== undefined) rf.column = f.column;
         report.findings.push(rf);
@@ -239,7 +282,12 @@ export function checkPrepared(p: Prepared, opts: CheckOptions, links?: ObjectInd
       report.skippedObjects += loaded.skipped;
       report.notes.push(...loaded.notes);
       for (const lo of loaded.objects) checkObject(lo, file, opts, report, links);
-      if (report.objects === 0 && report.skippedObjects === 0 && loaded.objects.length === 0 && loaded.skipped === 0) {
+      if (
+        report.objects === 0 &&
+        report.skippedObjects === 0 &&
+        loaded.objects.length === 0 &&
+        loaded.skipped === 0
+      ) {
         report.notes.push('empty');
       }
       break;
@@ -248,4 +296,3 @@ export function checkPrepared(p: Prepared, opts: CheckOptions, links?: ObjectInd
   report.verdict = verdictOf(report.findings);
   return report;
 }
-

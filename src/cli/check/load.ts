@@ -1,5 +1,15 @@
 import path from 'node:path';
-import { LineCounter, isMap, isPair, isSeq, parseAllDocuments, parseDocument, visit, type Document, type Node } from 'yaml';
+import {
+  LineCounter,
+  isMap,
+  isPair,
+  isSeq,
+  parseAllDocuments,
+  parseDocument,
+  visit,
+  type Document,
+  type Node,
+} from 'yaml';
 import { parseReview } from '../../admission/review.js';
 import { isRunnerConfig, isTemplateSource } from '../../config/index.js';
 import type { SourceMap } from './positions.js';
@@ -64,8 +74,11 @@ export function hasGoTemplateActions(text: string): boolean {
 }
 
 /** Text is binary when it has a NUL byte or is not UTF-8; such a file is an input error. */
-export function decodeText(buf: Buffer): { ok: true; text: string } | { ok: false; message: string } {
-  if (buf.subarray(0, 8192).includes(0)) return { ok: false, message: 'binary file (NUL bytes), not a config or manifest' };
+export function decodeText(
+  buf: Buffer,
+): { ok: true; text: string } | { ok: false; message: string } {
+  if (buf.subarray(0, 8192).includes(0))
+    return { ok: false, message: 'binary file (NUL bytes), not a config or manifest' };
   try {
     const text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
     return { ok: true, text: text.replace(/^\uFEFF/, '') };
@@ -77,7 +90,8 @@ export function decodeText(buf: Buffer): { ok: true; text: string } | { ok: fals
 /** Sniff stdin or a file with an unknown name. */
 export function sniff(text: string): 'toml' | 'yaml' | 'json' {
   const head = text.trimStart();
-  if (head.startsWith('{') || head.startsWith('[{') || head.startsWith('[\n') || head === '[]') return 'json';
+  if (head.startsWith('{') || head.startsWith('[{') || head.startsWith('[\n') || head === '[]')
+    return 'json';
   if (/^(apiVersion|kind)\s*:/m.test(text) || /^---\s*$/m.test(text)) return 'yaml';
   if (isRunnerConfig(text)) return 'toml';
   return 'yaml';
@@ -100,16 +114,21 @@ export function loadToml(text: string): Loaded {
   return { type: 'toml', text };
 }
 
-
 /**
  * The first YAML error as one line, without any source text (the yaml package's pretty errors
  * quote the lines around the error, which may hold a token).
  */
-function yamlError(doc: Document.Parsed): { message: string; line?: number; column?: number } | undefined {
+function yamlError(
+  doc: Document.Parsed,
+): { message: string; line?: number; column?: number } | undefined {
   const e = doc.errors[0];
   if (!e) return undefined;
-  const first = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '').slice(0, 160);
-  const out: { message: string; line?: number; column?: number } = { message: `YAML does not parse: ${first} (${e.code})` };
+  const first = (e.message.split('\n')[0] ?? '')
+    .replace(/ at line \d+, column \d+:?$/, '')
+    .slice(0, 160);
+  const out: { message: string; line?: number; column?: number } = {
+    message: `YAML does not parse: ${first} (${e.code})`,
+  };
   if (e.linePos?.[0]) {
     out.line = e.linePos[0].line;
     out.column = e.linePos[0].col;
@@ -121,7 +140,10 @@ function yamlError(doc: Document.Parsed): { message: string; line?: number; colu
  * Kubernetes reads manifests through sigs.k8s.io/yaml, which converts YAML to JSON, so a map key
  * that is itself a map or a list (what an unquoted `{{ … }}` becomes) cannot be read at all.
  */
-function collectionKey(doc: Document.Parsed, lc: LineCounter): { line?: number; column?: number } | undefined {
+function collectionKey(
+  doc: Document.Parsed,
+  lc: LineCounter,
+): { line?: number; column?: number } | undefined {
   let found: { line?: number; column?: number } | undefined;
   visit(doc, {
     Pair(_, pair) {
@@ -137,7 +159,14 @@ function collectionKey(doc: Document.Parsed, lc: LineCounter): { line?: number; 
 }
 
 /** `kind: List` (kubectl get -o yaml) and typed lists (`ConfigMapList`) carry objects in `items`. */
-function expand(obj: unknown, node: Node | undefined, lc: LineCounter, src: string, out: LoadedObject[], counter: { skipped: number }): void {
+function expand(
+  obj: unknown,
+  node: Node | undefined,
+  lc: LineCounter,
+  src: string,
+  out: LoadedObject[],
+  counter: { skipped: number },
+): void {
   if (!isRecord(obj)) {
     if (obj !== null && obj !== undefined) counter.skipped++;
     return;
@@ -208,11 +237,17 @@ export function loadYaml(input: string): Loaded {
   const templated = hasGoTemplateActions(text);
   for (const doc of list) {
     const err = yamlError(doc);
-    if (err) return templated ? { type: 'skip', reason: YAML_TEMPLATE_SKIP } : { type: 'error', ...err };
+    if (err)
+      return templated ? { type: 'skip', reason: YAML_TEMPLATE_SKIP } : { type: 'error', ...err };
     const ck = collectionKey(doc, lc);
     if (ck) {
       if (templated) return { type: 'skip', reason: YAML_TEMPLATE_SKIP };
-      return { type: 'error', message: 'YAML does not parse as Kubernetes reads it: a map key is itself a map or list (an unquoted `{{ … }}`?)', ...ck };
+      return {
+        type: 'error',
+        message:
+          'YAML does not parse as Kubernetes reads it: a map key is itself a map or list (an unquoted `{{ … }}`?)',
+        ...ck,
+      };
     }
   }
   const objects: LoadedObject[] = [];
@@ -222,7 +257,10 @@ export function loadYaml(input: string): Loaded {
     try {
       value = doc.toJS({ maxAliasCount: 100 });
     } catch (e) {
-      return { type: 'error', message: `YAML does not load: ${e instanceof Error ? (e.message.split('\n')[0] ?? '') : 'error'}` };
+      return {
+        type: 'error',
+        message: `YAML does not load: ${e instanceof Error ? (e.message.split('\n')[0] ?? '') : 'error'}`,
+      };
     }
     expand(value, (doc.contents as Node | null) ?? undefined, lc, text, objects, counter);
   }
@@ -261,13 +299,27 @@ export function loadJson(text: string): Loaded {
   const objects: LoadedObject[] = [];
   if (isRecord(value) && value.kind === 'AdmissionReview') {
     const parsed = parseReview(value);
-    if (!parsed.ok) return { type: 'error', message: `not a valid AdmissionReview: ${parsed.reason}` };
+    if (!parsed.ok)
+      return { type: 'error', message: `not a valid AdmissionReview: ${parsed.reason}` };
     const req = parsed.request;
     // Same gate as the webhook (src/admission/validate.ts): DELETE/CONNECT and subresources carry no config.
-    if ((req.operation !== 'CREATE' && req.operation !== 'UPDATE') || req.subResource || !isRecord(req.object)) {
-      return { type: 'objects', objects: [], skipped: 1, notes: [`AdmissionReview ${req.operation}${req.subResource ? ` ${req.subResource}` : ''}: nothing to check`] };
+    if (
+      (req.operation !== 'CREATE' && req.operation !== 'UPDATE') ||
+      req.subResource ||
+      !isRecord(req.object)
+    ) {
+      return {
+        type: 'objects',
+        objects: [],
+        skipped: 1,
+        notes: [
+          `AdmissionReview ${req.operation}${req.subResource ? ` ${req.subResource}` : ''}: nothing to check`,
+        ],
+      };
     }
-    const objNode = isMap(root) ? (root.getIn(['request', 'object'], true) as Node | undefined) : undefined;
+    const objNode = isMap(root)
+      ? (root.getIn(['request', 'object'], true) as Node | undefined)
+      : undefined;
     const lo: LoadedObject = { obj: req.object, kind: req.kind.kind };
     if (req.namespace) lo.namespace = req.namespace;
     if (req.name) lo.name = req.name;
@@ -293,4 +345,3 @@ export function loadText(file: string, text: string): Loaded {
   if (type === 'json') return loadJson(text);
   return loadYaml(text);
 }
-

@@ -5,7 +5,8 @@ import { summaryLine, type CheckReport } from './report.js';
 import { ruleCatalog } from './rules-catalog.js';
 import { redactSecrets } from '../../tokens/redact.js';
 
-const red = (s: string | undefined): string | undefined => (s === undefined ? undefined : redactSecrets(s));
+const red = (s: string | undefined): string | undefined =>
+  s === undefined ? undefined : redactSecrets(s);
 
 /** `--format json` and `--format sarif`. Pure. Tokens are in findings already redacted. */
 
@@ -27,7 +28,10 @@ function jsonFinding(rf: ReportedFinding): Record<string, unknown> {
     location: describeLocation(f) || undefined,
     field: red(f.field),
     dataKey: red(f.dataKey),
-    runner: f.runner && { index: f.runner.index, ...(f.runner.name !== undefined ? { name: redactSecrets(f.runner.name) } : {}) },
+    runner: f.runner && {
+      index: f.runner.index,
+      ...(f.runner.name !== undefined ? { name: redactSecrets(f.runner.name) } : {}),
+    },
     // the position inside the TOML value (for a config file it equals line/column)
     tomlLine: f.line,
     tomlColumn: f.column,
@@ -58,21 +62,30 @@ export function formatJson(r: CheckReport): string {
       notes: f.notes.length ? f.notes : undefined,
     })),
     findings: r.files.flatMap((f) => f.findings.map(jsonFinding)),
-    errors: r.files.filter((f) => f.status === 'error').map((f) => ({ file: f.file, line: f.line, column: f.column, message: f.reason })),
+    errors: r.files
+      .filter((f) => f.status === 'error')
+      .map((f) => ({ file: f.file, line: f.line, column: f.column, message: f.reason })),
   };
   return JSON.stringify(doc, null, 2) + '\n';
 }
 
 // SARIF 2.1.0 (OASIS), §3.27.10 result.level: error | warning | note | none.
-export const SARIF_SCHEMA = 'https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json';
+export const SARIF_SCHEMA =
+  'https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json';
 
-const LEVEL: Record<Severity, 'error' | 'warning' | 'note'> = { deny: 'error', warn: 'warning', info: 'note' };
+const LEVEL: Record<Severity, 'error' | 'warning' | 'note'> = {
+  deny: 'error',
+  warn: 'warning',
+  info: 'note',
+};
 
 /** artifactLocation.uri is a URI reference: forward slashes, each segment percent-encoded. */
 export function fileUri(file: string): string {
   if (file === '<stdin>') return 'stdin';
   const p = file.replace(/\\/g, '/');
-  const segs = p.split('/').map((s, i) => (i === 0 && /^[A-Za-z]:$/.test(s) ? s : encodeURIComponent(s)));
+  const segs = p
+    .split('/')
+    .map((s, i) => (i === 0 && /^[A-Za-z]:$/.test(s) ? s : encodeURIComponent(s)));
   const joined = segs.join('/');
   return p.startsWith('/') ? `file://${joined}` : joined.replace(/^\.\//, '');
 }
@@ -89,8 +102,15 @@ export function formatSarif(r: CheckReport, toolVersion: string): string {
   const results = all.map((rf) => {
     const f = rf.finding;
     const where = describeLocation(f);
-    const obj = f.object.kind === 'File' ? '' : redactSecrets(`${f.object.kind} ${f.object.namespace ? `${f.object.namespace}/` : ''}${f.object.name ?? '?'}: `);
-    const physical: Record<string, unknown> = { artifactLocation: { uri: fileUri(f.object.file ?? '') } };
+    const obj =
+      f.object.kind === 'File'
+        ? ''
+        : redactSecrets(
+            `${f.object.kind} ${f.object.namespace ? `${f.object.namespace}/` : ''}${f.object.name ?? '?'}: `,
+          );
+    const physical: Record<string, unknown> = {
+      artifactLocation: { uri: fileUri(f.object.file ?? '') },
+    };
     const reg = region(rf.line, rf.column);
     if (reg) physical.region = reg;
     return {
@@ -100,7 +120,11 @@ export function formatSarif(r: CheckReport, toolVersion: string): string {
       level: LEVEL[rf.outcome],
       message: { text: `${obj}${where ? `${where}: ` : ''}${f.message} Fix: ${f.fix}` },
       locations: [{ physicalLocation: physical }],
-      properties: { severity: f.severity, mode: rf.mode, ...(f.token !== undefined ? { token: f.token } : {}) },
+      properties: {
+        severity: f.severity,
+        mode: rf.mode,
+        ...(f.token !== undefined ? { token: f.token } : {}),
+      },
     };
   });
   const notifications = r.files
@@ -109,7 +133,11 @@ export function formatSarif(r: CheckReport, toolVersion: string): string {
       const physical: Record<string, unknown> = { artifactLocation: { uri: fileUri(f.file) } };
       const reg = region(f.line, f.column);
       if (reg) physical.region = reg;
-      return { level: 'error', message: { text: f.reason ?? 'error' }, locations: [{ physicalLocation: physical }] };
+      return {
+        level: 'error',
+        message: { text: f.reason ?? 'error' },
+        locations: [{ physicalLocation: physical }],
+      };
     });
   const sarif = {
     $schema: SARIF_SCHEMA,
@@ -129,7 +157,13 @@ export function formatSarif(r: CheckReport, toolVersion: string): string {
             })),
           },
         },
-        invocations: [{ executionSuccessful: r.summary.errors === 0, exitCode: r.exitCode, toolExecutionNotifications: notifications }],
+        invocations: [
+          {
+            executionSuccessful: r.summary.errors === 0,
+            exitCode: r.exitCode,
+            toolExecutionNotifications: notifications,
+          },
+        ],
         results,
       },
     ],

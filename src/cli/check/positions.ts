@@ -51,7 +51,9 @@ export function walk(sm: SourceMap, path: readonly Seg[]): Walk {
   let line = lineOf(sm, sm.node.range?.[0] ?? 0);
   for (const seg of path) {
     if (isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+      const pair = node.items.find(
+        (p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg),
+      );
       if (!pair) return { line };
       const key = pair.key as Node;
       if (key.range) line = lineOf(sm, key.range[0]);
@@ -67,7 +69,7 @@ export function walk(sm: SourceMap, path: readonly Seg[]): Walk {
       return { line };
     }
   }
-  return { line, node: (isMap(node) || isSeq(node) || isScalar(node)) ? node : undefined };
+  return { line, node: isMap(node) || isSeq(node) || isScalar(node) ? node : undefined };
 }
 
 /**
@@ -75,8 +77,19 @@ export function walk(sm: SourceMap, path: readonly Seg[]): Walk {
  * content starts on the line after the `|` header and YAML keeps every line, blank ones too.
  * Folded (`>`) and quoted scalars re-flow lines, so those get the key's line instead.
  */
-function blockLine(sm: SourceMap, node: Node, tomlLine: number, tomlColumn: number | undefined): FilePosition | undefined {
-  if (!isScalar(node) || node.type !== 'BLOCK_LITERAL' || !node.range || typeof node.value !== 'string') return undefined;
+function blockLine(
+  sm: SourceMap,
+  node: Node,
+  tomlLine: number,
+  tomlColumn: number | undefined,
+): FilePosition | undefined {
+  if (
+    !isScalar(node) ||
+    node.type !== 'BLOCK_LITERAL' ||
+    !node.range ||
+    typeof node.value !== 'string'
+  )
+    return undefined;
   const lines = node.value.split('\n');
   if (tomlLine < 1 || tomlLine > lines.length) return undefined;
   const header = lineOf(sm, node.range[0]);

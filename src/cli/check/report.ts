@@ -38,7 +38,17 @@ function objectKey(f: Finding): string {
 }
 
 export function buildReport(files: FileReport[], mode: Mode, strict: boolean): CheckReport {
-  const s: Summary = { filesChecked: 0, filesSkipped: 0, objectsChecked: 0, objectsSkipped: 0, errors: 0, denied: 0, warnings: 0, info: 0, downgraded: 0 };
+  const s: Summary = {
+    filesChecked: 0,
+    filesSkipped: 0,
+    objectsChecked: 0,
+    objectsSkipped: 0,
+    errors: 0,
+    denied: 0,
+    warnings: 0,
+    info: 0,
+    downgraded: 0,
+  };
   const denied = new Set<string>();
   for (const r of files) {
     if (r.status === 'checked') s.filesChecked++;
@@ -55,7 +65,12 @@ export function buildReport(files: FileReport[], mode: Mode, strict: boolean): C
   }
   s.denied = denied.size;
   // I/O and parse errors win: a CI job must not pass because a file could not be read.
-  const exitCode = s.errors > 0 ? EXIT_ERROR : s.denied > 0 || (strict && s.warnings > 0) ? EXIT_FINDINGS : EXIT_OK;
+  const exitCode =
+    s.errors > 0
+      ? EXIT_ERROR
+      : s.denied > 0 || (strict && s.warnings > 0)
+        ? EXIT_FINDINGS
+        : EXIT_OK;
   return { mode, strict, files, summary: s, exitCode };
 }
 
@@ -70,7 +85,8 @@ export function summaryLine(r: CheckReport): string {
   parts.push(`${s.denied} denied`, plural(s.warnings, 'warning'));
   if (s.info) parts.push(`${s.info} info`);
   let line = parts.join(', ');
-  if (s.downgraded) line += ` (mode ${r.mode}: ${plural(s.downgraded, 'deny finding')} reported as warnings)`;
+  if (s.downgraded)
+    line += ` (mode ${r.mode}: ${plural(s.downgraded, 'deny finding')} reported as warnings)`;
   if (r.strict && s.warnings && !s.denied && !s.errors) line += ' (--strict: warnings fail)';
   return line;
 }
@@ -80,7 +96,14 @@ export interface TextOptions {
   verbose: boolean;
 }
 
-const ANSI = { reset: '\x1b[0m', bold: '\x1b[1m', dim: '\x1b[2m', red: '\x1b[31m', yellow: '\x1b[33m', cyan: '\x1b[36m' };
+const ANSI = {
+  reset: '\x1b[0m',
+  bold: '\x1b[1m',
+  dim: '\x1b[2m',
+  red: '\x1b[31m',
+  yellow: '\x1b[33m',
+  cyan: '\x1b[36m',
+};
 
 function paint(on: boolean, codes: string, s: string): string {
   return on ? `${codes}${s}${ANSI.reset}` : s;
@@ -102,7 +125,8 @@ export function findingBody(f: Finding): string {
 
 export function findingText(rf: ReportedFinding, color: boolean): string {
   const f = rf.finding;
-  const sevColor = rf.outcome === 'deny' ? ANSI.red + ANSI.bold : rf.outcome === 'warn' ? ANSI.yellow : ANSI.cyan;
+  const sevColor =
+    rf.outcome === 'deny' ? ANSI.red + ANSI.bold : rf.outcome === 'warn' ? ANSI.yellow : ANSI.cyan;
   const file = f.object.file ?? '?';
   const obj = f.object.kind === 'File' ? '' : `${describeObject(f.object)}: `;
   const [first, ...rest] = findingBody(f).split('\n');
@@ -115,7 +139,9 @@ export function errorLine(r: FileReport): string {
 }
 
 function isTemplateReason(reason: string | undefined): boolean {
-  return reason === TEMPLATE_SKIP || reason === YAML_TEMPLATE_SKIP || reason === NOT_KUBERNETES_COMPOSE;
+  return (
+    reason === TEMPLATE_SKIP || reason === YAML_TEMPLATE_SKIP || reason === NOT_KUBERNETES_COMPOSE
+  );
 }
 
 /** Human output: findings on stdout, one-line errors on stderr, summary last on stdout. */
@@ -129,15 +155,19 @@ export function formatText(r: CheckReport, opts: TextOptions): { stdout: string;
     }
     if (f.status === 'skipped') {
       // A template source looks like a config the user meant to check; say why it was not.
-      if (isTemplateReason(f.reason) || opts.verbose) out.push(`${paint(opts.color, ANSI.bold, f.file)}: skipped: ${f.reason}`);
+      if (isTemplateReason(f.reason) || opts.verbose)
+        out.push(`${paint(opts.color, ANSI.bold, f.file)}: skipped: ${f.reason}`);
       continue;
     }
     for (const n of f.notes) {
-      if (opts.verbose || n.includes('template source') || n.includes('ambiguous')) out.push(`${paint(opts.color, ANSI.bold, f.file)}: ${n}`);
+      if (opts.verbose || n.includes('template source') || n.includes('ambiguous'))
+        out.push(`${paint(opts.color, ANSI.bold, f.file)}: ${n}`);
     }
     for (const rf of f.findings) out.push(findingText(rf, opts.color));
     if (opts.verbose && f.findings.length === 0) {
-      out.push(`${paint(opts.color, ANSI.bold, f.file)}: ok (${plural(f.objects, 'runner object')}, ${plural(f.skippedObjects, 'other object')})`);
+      out.push(
+        `${paint(opts.color, ANSI.bold, f.file)}: ok (${plural(f.objects, 'runner object')}, ${plural(f.skippedObjects, 'other object')})`,
+      );
     }
   }
   out.push(summaryLine(r));

@@ -9,7 +9,8 @@ import { ALL_RULES, type RuleInfo } from '../../rules/registry.js';
 export function ruleCatalog(findings: readonly Finding[] = []): RuleInfo[] {
   const byId = new Map<string, RuleInfo>(ALL_RULES.map((r) => [r.id, r]));
   for (const f of findings) {
-    if (!byId.has(f.ruleId)) byId.set(f.ruleId, { id: f.ruleId, severity: f.severity, title: f.title ?? f.ruleId });
+    if (!byId.has(f.ruleId))
+      byId.set(f.ruleId, { id: f.ruleId, severity: f.severity, title: f.title ?? f.ruleId });
   }
   return [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
 }

@@ -5,7 +5,12 @@ import { evaluateObject } from '../../rules/evaluate.js';
 import { WORKLOAD_KINDS } from '../../runner/facts.js';
 import { isRecord } from '../../util/is-record.js';
 import { ObjectIndex } from '../../workload/links.js';
-import { outcomeOf, type CheckOptions, type FileReport, type ReportedFinding } from '../check/engine.js';
+import {
+  outcomeOf,
+  type CheckOptions,
+  type FileReport,
+  type ReportedFinding,
+} from '../check/engine.js';
 import { buildReport, type CheckReport } from '../check/report.js';
 
 /**
@@ -29,17 +34,31 @@ export interface ScanResult {
 
 function meta(obj: Record<string, unknown>): { namespace: string; name: string } {
   const md = isRecord(obj.metadata) ? obj.metadata : {};
-  return { namespace: typeof md.namespace === 'string' ? md.namespace : '', name: typeof md.name === 'string' ? md.name : '?' };
+  return {
+    namespace: typeof md.namespace === 'string' ? md.namespace : '',
+    name: typeof md.name === 'string' ? md.name : '?',
+  };
 }
 
-export function scanObjects(objects: readonly Record<string, unknown>[], opts: CheckOptions & { readSecrets: boolean }): ScanResult {
+export function scanObjects(
+  objects: readonly Record<string, unknown>[],
+  opts: CheckOptions & { readSecrets: boolean },
+): ScanResult {
   const index = new ObjectIndex();
   for (const o of objects) index.add(o, 'cluster');
   const byNs = new Map<string, FileReport>();
   const nsReport = (ns: string): FileReport => {
     let r = byNs.get(ns);
     if (!r) {
-      r = { file: ns || '(cluster)', status: 'checked', objects: 0, skippedObjects: 0, notes: [], findings: [], verdict: 'allow' };
+      r = {
+        file: ns || '(cluster)',
+        status: 'checked',
+        objects: 0,
+        skippedObjects: 0,
+        notes: [],
+        findings: [],
+        verdict: 'allow',
+      };
       byNs.set(ns, r);
     }
     return r;
@@ -69,7 +88,12 @@ export function scanObjects(objects: readonly Record<string, unknown>[], opts: C
     checked.push({ obj, ref, findings: mine });
   }
   const files = [...byNs.values()].sort((a, b) => a.file.localeCompare(b.file));
-  for (const f of files) f.verdict = f.findings.some((x) => x.outcome === 'deny') ? 'deny' : f.findings.some((x) => x.outcome === 'warn') ? 'warn' : 'allow';
+  for (const f of files)
+    f.verdict = f.findings.some((x) => x.outcome === 'deny')
+      ? 'deny'
+      : f.findings.some((x) => x.outcome === 'warn')
+        ? 'warn'
+        : 'allow';
   return { report: buildReport(files, opts.mode, opts.strict), checked };
 }
 
@@ -83,7 +107,10 @@ function severityOf(f: ReportedFinding): 'high' | 'medium' | 'info' {
  * Kubernetes policy working group, which Kyverno and Policy Reporter dashboards read): a `fail`
  * or `warn` result per finding, a `pass` result per runner object without findings.
  */
-export function policyReports(checked: readonly ScannedObject[], now: Date = new Date()): Record<string, unknown>[] {
+export function policyReports(
+  checked: readonly ScannedObject[],
+  now: Date = new Date(),
+): Record<string, unknown>[] {
   const byNs = new Map<string, ScannedObject[]>();
   for (const c of checked) {
     const ns = c.ref.namespace ?? '';
@@ -98,28 +125,56 @@ export function policyReports(checked: readonly ScannedObject[], now: Date = new
     for (const c of list) {
       const md = isRecord(c.obj.metadata) ? c.obj.metadata : {};
       const resource = {
-        apiVersion: typeof c.obj.apiVersion === 'string' ? c.obj.apiVersion : WORKLOAD_KINDS.has(c.ref.kind) && c.ref.kind !== 'Pod' ? 'apps/v1' : 'v1',
+        apiVersion:
+          typeof c.obj.apiVersion === 'string'
+            ? c.obj.apiVersion
+            : WORKLOAD_KINDS.has(c.ref.kind) && c.ref.kind !== 'Pod'
+              ? 'apps/v1'
+              : 'v1',
         kind: c.ref.kind,
         namespace: ns,
         name: c.ref.name ?? '',
         ...(typeof md.uid === 'string' ? { uid: md.uid } : {}),
       };
-      const base = { source: 'gitlab-runner-admission', policy: 'gitlab-runner-admission', category: 'GitLab Runner tokens', scored: true, timestamp, resources: [resource] };
+      const base = {
+        source: 'gitlab-runner-admission',
+        policy: 'gitlab-runner-admission',
+        category: 'GitLab Runner tokens',
+        scored: true,
+        timestamp,
+        resources: [resource],
+      };
       if (c.findings.length === 0) {
         summary.pass++;
-        results.push({ ...base, rule: 'runner-config', result: 'pass', severity: 'info', message: 'no problem found' });
+        results.push({
+          ...base,
+          rule: 'runner-config',
+          result: 'pass',
+          severity: 'info',
+          message: 'no problem found',
+        });
         continue;
       }
       for (const f of c.findings) {
         const result = f.outcome === 'deny' ? 'fail' : f.outcome === 'warn' ? 'warn' : 'pass';
         summary[result]++;
-        results.push({ ...base, rule: f.finding.ruleId, result, severity: severityOf(f), message: formatFinding(f.finding) });
+        results.push({
+          ...base,
+          rule: f.finding.ruleId,
+          result,
+          severity: severityOf(f),
+          message: formatFinding(f.finding),
+        });
       }
     }
     out.push({
       apiVersion: 'wgpolicyk8s.io/v1alpha2',
       kind: 'PolicyReport',
-      metadata: { name: 'gitlab-runner-admission', namespace: ns, labels: { 'app.kubernetes.io/managed-by': 'gitlab-runner-admission' } },
+      metadata: {
+        name: 'gitlab-runner-admission',
+        namespace: ns,
+        labels: { 'app.kubernetes.io/managed-by': 'gitlab-runner-admission' },
+      },
       summary,
       results,
     });

@@ -67,15 +67,22 @@ function hasChartShape(v: Record<string, unknown>): boolean {
   if (typeof v.gitlabUrl === 'string') return true;
   if (SHAPE_KEYS.some((k) => k in v && (typeof v[k] === 'string' || v[k] === null))) return true;
   const r = v.runners;
-  return isRecord(r) && ((typeof r.config === 'string' && /\[\[\s*runners\s*\]\]/.test(r.config)) || typeof r.secret === 'string');
+  return (
+    isRecord(r) &&
+    ((typeof r.config === 'string' && /\[\[\s*runners\s*\]\]/.test(r.config)) ||
+      typeof r.secret === 'string')
+  );
 }
 
 /** The gitlab-runner chart values inside a YAML document, and their path; undefined when it is not such values. */
-export function chartValuesIn(doc: unknown): { values: Record<string, unknown>; path: Seg[] } | undefined {
+export function chartValuesIn(
+  doc: unknown,
+): { values: Record<string, unknown>; path: Seg[] } | undefined {
   if (!isRecord(doc)) return undefined;
   if (hasChartShape(doc)) return { values: doc, path: [] };
   const sub = doc[UMBRELLA_KEY];
-  if (!('apiVersion' in doc) && !('kind' in doc) && isRecord(sub) && hasChartShape(sub)) return { values: sub, path: [UMBRELLA_KEY] };
+  if (!('apiVersion' in doc) && !('kind' in doc) && isRecord(sub) && hasChartShape(sub))
+    return { values: sub, path: [UMBRELLA_KEY] };
   return undefined;
 }
 
@@ -161,38 +168,68 @@ function checkSlots(values: Record<string, unknown>, ctx: Ctx): void {
     const cls = c.cls;
     // `${VAR}` is filled in before Helm sees it (helmfile, Terraform, envsubst): set, but of unknown kind
     if (cls.kind === 'env-reference') filled.push(slot);
-    if (cls.kind === 'empty' || cls.kind === 'env-reference' || cls.kind === 'placeholder') continue;
+    if (cls.kind === 'empty' || cls.kind === 'env-reference' || cls.kind === 'placeholder')
+      continue;
     const at: Location = { ...locationOf(ctx, [slot]), token: c.redacted };
     filled.push(slot);
     if (c.surroundingWhitespace || c.innerWhitespace) {
-      out.findings.push(makeFinding(TOKEN_WHITESPACE, { token: c.redacted, where: `\`${slot}\`` }, at));
+      out.findings.push(
+        makeFinding(TOKEN_WHITESPACE, { token: c.redacted, where: `\`${slot}\`` }, at),
+      );
     }
     if (cls.kind === 'other-gitlab') {
-      out.findings.push(makeFinding(FOREIGN_TOKEN_IN_CHART_VALUE, { token: c.redacted, what: describeToken(cls), slot }, at));
+      out.findings.push(
+        makeFinding(
+          FOREIGN_TOKEN_IN_CHART_VALUE,
+          { token: c.redacted, what: describeToken(cls), slot },
+          at,
+        ),
+      );
     } else if (slot === 'runnerToken') {
-      if (cls.kind === 'registration') out.findings.push(makeFinding(REGISTRATION_TOKEN_IN_RUNNER_TOKEN_VALUE, { token: c.redacted }, at));
-      else if (cls.kind === 'legacy-ambiguous') out.findings.push(makeFinding(LEGACY_AMBIGUOUS_TOKEN, { token: c.redacted }, at));
+      if (cls.kind === 'registration')
+        out.findings.push(
+          makeFinding(REGISTRATION_TOKEN_IN_RUNNER_TOKEN_VALUE, { token: c.redacted }, at),
+        );
+      else if (cls.kind === 'legacy-ambiguous')
+        out.findings.push(makeFinding(LEGACY_AMBIGUOUS_TOKEN, { token: c.redacted }, at));
       // only what may be a runner token goes to GitLab: never a personal access token or other foreign kind
       if (cls.kind === 'auth' || cls.kind === 'legacy-ambiguous') authToken = { token: raw, at };
     } else if (cls.kind === 'auth') {
       // register.go accepts a glrt- token given as a registration token and only verifies it (see GRA107)
       const severity = c.value.startsWith('glrt-') ? 'warn' : 'deny';
-      out.findings.push(makeFinding(AUTH_TOKEN_IN_REGISTRATION_VALUE, { token: c.redacted, what: describeToken(cls) }, at, severity));
+      out.findings.push(
+        makeFinding(
+          AUTH_TOKEN_IN_REGISTRATION_VALUE,
+          { token: c.redacted, what: describeToken(cls) },
+          at,
+          severity,
+        ),
+      );
     }
     if (isRealToken(cls)) {
-      out.findings.push(makeFinding(TOKEN_INLINE_IN_VALUES, { token: c.redacted, what: describeToken(cls), slot, host }, at));
+      out.findings.push(
+        makeFinding(
+          TOKEN_INLINE_IN_VALUES,
+          { token: c.redacted, what: describeToken(cls), slot, host },
+          at,
+        ),
+      );
     }
   }
   if (filled.length === 2) {
-    out.findings.push(makeFinding(REGISTRATION_VALUE_IGNORED, {}, locationOf(ctx, ['runnerRegistrationToken'])));
+    out.findings.push(
+      makeFinding(REGISTRATION_VALUE_IGNORED, {}, locationOf(ctx, ['runnerRegistrationToken'])),
+    );
   }
   const url = stringAt(values, 'gitlabUrl');
-  if (authToken && url !== undefined && url.trim() !== '') out.credentials.push({ url: url.trim(), token: authToken.token, at: authToken.at });
+  if (authToken && url !== undefined && url.trim() !== '')
+    out.credentials.push({ url: url.trim(), token: authToken.token, at: authToken.at });
 }
 
 function checkConfigTemplate(values: Record<string, unknown>, ctx: Ctx): void {
   const runners = values.runners;
-  if (!isRecord(runners) || typeof runners.config !== 'string' || runners.config.trim() === '') return;
+  if (!isRecord(runners) || typeof runners.config !== 'string' || runners.config.trim() === '')
+    return;
   const raw = runners.config;
   const templated = isTemplateSource(raw);
   const text = templated ? neutralizeTemplate(raw) : raw;
@@ -200,7 +237,9 @@ function checkConfigTemplate(values: Record<string, unknown>, ctx: Ctx): void {
   const found = checkRunnerConfig(text, { object, storage: 'configmap' });
   const path: Seg[] = ['runners', 'config'];
   if (templated && found.some((f) => f.ruleId === 'GRA004')) {
-    ctx.out.notes.push(`${dotted([...ctx.site.prefix, ...path])}: skipped, a Helm template that is not TOML until rendered`);
+    ctx.out.notes.push(
+      `${dotted([...ctx.site.prefix, ...path])}: skipped, a Helm template that is not TOML until rendered`,
+    );
     return;
   }
   const full = [...ctx.site.prefix, ...path];
@@ -218,8 +257,16 @@ function checkConfigTemplate(values: Record<string, unknown>, ctx: Ctx): void {
 }
 
 /** Values given as an object (HelmRelease spec.values, Argo CD helm.valuesObject). */
-export function checkChartValues(values: Record<string, unknown>, site: ValuesSite, locate?: Locate): ValuesEvaluation {
-  const ctx: Ctx = { site, out: { findings: [], credentials: [], notes: [] }, ...(locate ? { locate } : {}) };
+export function checkChartValues(
+  values: Record<string, unknown>,
+  site: ValuesSite,
+  locate?: Locate,
+): ValuesEvaluation {
+  const ctx: Ctx = {
+    site,
+    out: { findings: [], credentials: [], notes: [] },
+    ...(locate ? { locate } : {}),
+  };
   checkSlots(values, ctx);
   checkConfigTemplate(values, ctx);
   return ctx.out;
@@ -236,7 +283,9 @@ function locator(root: Node | null, lc: LineCounter): Locate {
     let line: number | undefined = keyLine(lc, root);
     for (const seg of path) {
       if (isMap(node)) {
-        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+        const pair = node.items.find(
+          (p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg),
+        );
         if (!pair) return undefined;
         line = keyLine(lc, pair.key as Node) ?? line;
         node = pair.value;
@@ -248,7 +297,10 @@ function locator(root: Node | null, lc: LineCounter): Locate {
     if (line === undefined) return undefined;
     const literalBlock = isScalar(node) && node.type === 'BLOCK_LITERAL';
     // a `|` block's content starts on the line after its header, which is the key's line
-    return { line: literalBlock && isScalar(node) && node.range ? lc.linePos(node.range[0]).line : line, literalBlock };
+    return {
+      line: literalBlock && isScalar(node) && node.range ? lc.linePos(node.range[0]).line : line,
+      literalBlock,
+    };
   };
 }
 
@@ -256,7 +308,10 @@ function locator(root: Node | null, lc: LineCounter): Locate {
  * Values given as YAML text (a values file, Argo CD `helm.values`). Undefined when the text
  * does not parse or is not gitlab-runner chart values; lines in findings are lines of `text`.
  */
-export function checkChartValuesText(text: string, site: Omit<ValuesSite, 'prefix'>): ValuesEvaluation | undefined {
+export function checkChartValuesText(
+  text: string,
+  site: Omit<ValuesSite, 'prefix'>,
+): ValuesEvaluation | undefined {
   const lc = new LineCounter();
   let doc;
   try {
@@ -273,5 +328,9 @@ export function checkChartValuesText(text: string, site: Omit<ValuesSite, 'prefi
   }
   const found = chartValuesIn(js);
   if (!found) return undefined;
-  return checkChartValues(found.values, { ...site, prefix: found.path }, locator(doc.contents as Node | null, lc));
+  return checkChartValues(
+    found.values,
+    { ...site, prefix: found.path },
+    locator(doc.contents as Node | null, lc),
+  );
 }

@@ -1,6 +1,11 @@
 import type { ObjectRef } from '../../findings/types.js';
 import { isRecord } from '../../util/is-record.js';
-import { checkChartValues, checkChartValuesText, type Seg, type ValuesEvaluation } from './check.js';
+import {
+  checkChartValues,
+  checkChartValuesText,
+  type Seg,
+  type ValuesEvaluation,
+} from './check.js';
 
 /**
  * GitOps objects that carry gitlab-runner chart values into a cluster, checked when they are
@@ -39,14 +44,25 @@ function dotted(path: readonly Seg[]): string {
   return s;
 }
 
-function checkArgoSources(spec: unknown, base: Seg[], object: ObjectRef, host: string, out: ValuesEvaluation): boolean {
+function checkArgoSources(
+  spec: unknown,
+  base: Seg[],
+  object: ObjectRef,
+  host: string,
+  out: ValuesEvaluation,
+): boolean {
   if (!isRecord(spec)) return false;
   const sources: [Seg[], unknown][] = [];
   if (isRecord(spec.source)) sources.push([[...base, 'source'], spec.source]);
-  if (Array.isArray(spec.sources)) spec.sources.forEach((s, i) => sources.push([[...base, 'sources', i], s]));
+  if (Array.isArray(spec.sources))
+    spec.sources.forEach((s, i) => sources.push([[...base, 'sources', i], s]));
   let runner = false;
   for (const [path, src] of sources) {
-    if (!isRecord(src) || !(isRunnerChart(src.chart) || (src.chart === undefined && isRunnerChart(src.path)))) continue;
+    if (
+      !isRecord(src) ||
+      !(isRunnerChart(src.chart) || (src.chart === undefined && isRunnerChart(src.path)))
+    )
+      continue;
     runner = true;
     const helm = src.helm;
     if (!isRecord(helm)) continue;
@@ -54,31 +70,56 @@ function checkArgoSources(spec: unknown, base: Seg[], object: ObjectRef, host: s
       const textField = dotted([...path, 'helm', 'values']);
       const ev = checkChartValuesText(helm.values, { object, host, textField });
       if (ev) merge(out, ev);
-      else if (helm.values.trim() !== '') out.notes.push(`${textField}: not read, not YAML as it stands (a generator template?)`);
+      else if (helm.values.trim() !== '')
+        out.notes.push(`${textField}: not read, not YAML as it stands (a generator template?)`);
     }
-    if (isRecord(helm.valuesObject)) merge(out, checkChartValues(helm.valuesObject, { object, host, prefix: [...path, 'helm', 'valuesObject'] }));
+    if (isRecord(helm.valuesObject))
+      merge(
+        out,
+        checkChartValues(helm.valuesObject, {
+          object,
+          host,
+          prefix: [...path, 'helm', 'valuesObject'],
+        }),
+      );
   }
   return runner;
 }
 
 /** Findings for a GitOps object; undefined when it does not deploy the gitlab-runner chart. */
-export function checkGitopsObject(obj: Record<string, unknown>, kind: string, object: ObjectRef): ValuesEvaluation | undefined {
+export function checkGitopsObject(
+  obj: Record<string, unknown>,
+  kind: string,
+  object: ObjectRef,
+): ValuesEvaluation | undefined {
   const out: ValuesEvaluation = { findings: [], credentials: [], notes: [] };
   const group = groupOf(obj);
   const spec = obj.spec;
   if (!isRecord(spec)) return undefined;
   if (kind === 'HelmRelease') {
     if (group !== undefined && group !== 'helm.toolkit.fluxcd.io') return undefined;
-    const chart = isRecord(spec.chart) && isRecord(spec.chart.spec) ? spec.chart.spec.chart : undefined;
+    const chart =
+      isRecord(spec.chart) && isRecord(spec.chart.spec) ? spec.chart.spec.chart : undefined;
     if (!isRunnerChart(chart)) return undefined;
-    if (isRecord(spec.values)) merge(out, checkChartValues(spec.values, { object, host: 'this HelmRelease', prefix: ['spec', 'values'] }));
+    if (isRecord(spec.values))
+      merge(
+        out,
+        checkChartValues(spec.values, {
+          object,
+          host: 'this HelmRelease',
+          prefix: ['spec', 'values'],
+        }),
+      );
     return out;
   }
   if (group !== undefined && group !== 'argoproj.io') return undefined;
-  if (kind === 'Application') return checkArgoSources(spec, ['spec'], object, host(kind), out) ? out : undefined;
+  if (kind === 'Application')
+    return checkArgoSources(spec, ['spec'], object, host(kind), out) ? out : undefined;
   if (kind === 'ApplicationSet') {
     const tpl = isRecord(spec.template) ? spec.template.spec : undefined;
-    return checkArgoSources(tpl, ['spec', 'template', 'spec'], object, host(kind), out) ? out : undefined;
+    return checkArgoSources(tpl, ['spec', 'template', 'spec'], object, host(kind), out)
+      ? out
+      : undefined;
   }
   return undefined;
 }

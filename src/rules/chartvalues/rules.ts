@@ -29,15 +29,22 @@ export const AUTH_TOKEN_IN_REGISTRATION_VALUE = defineRule<{ token: string; what
     `\`runnerRegistrationToken\` holds ${p.token}, ${p.what}; the chart passes it to \`gitlab-runner register\` as REGISTRATION_TOKEN. ` +
     'GitLab refuses an authentication token there; a glrt- token is accepted and only verified, but the chart then keeps ' +
     'registration options (tags, locked, run-untagged) that are fatal with an authentication token.',
-  fix: () => 'move the token to `runnerToken` (better: to a Secret key `runner-token` named by `runners.secret`) and remove `runnerRegistrationToken`.',
+  fix: () =>
+    'move the token to `runnerToken` (better: to a Secret key `runner-token` named by `runners.secret`) and remove `runnerRegistrationToken`.',
 });
 
-export const FOREIGN_TOKEN_IN_CHART_VALUE = defineRule<{ token: string; what: string; slot: string }>({
+export const FOREIGN_TOKEN_IN_CHART_VALUE = defineRule<{
+  token: string;
+  what: string;
+  slot: string;
+}>({
   id: 'GRA503',
   severity: 'deny',
   title: 'not a runner token in a chart token value',
-  message: (p) => `\`${p.slot}\` holds ${p.token}, ${p.what}, which is not a runner token; registration fails at every pod start.`,
-  fix: () => 'revoke that token if it was exposed and use the glrt- token of a runner created in GitLab, from a Secret named by `runners.secret`.',
+  message: (p) =>
+    `\`${p.slot}\` holds ${p.token}, ${p.what}, which is not a runner token; registration fails at every pod start.`,
+  fix: () =>
+    'revoke that token if it was exposed and use the glrt- token of a runner created in GitLab, from a Secret named by `runners.secret`.',
 });
 
 export const REGISTRATION_VALUE_IGNORED = defineRule({
@@ -47,10 +54,16 @@ export const REGISTRATION_VALUE_IGNORED = defineRule({
   message: () =>
     'both `runnerToken` and `runnerRegistrationToken` are set; `gitlab-runner register` uses the token of the existing runner ' +
     '(CI_SERVER_TOKEN) when it is given, so runnerRegistrationToken is never used.',
-  fix: () => 'remove `runnerRegistrationToken` (registration tokens are deprecated and off by default since GitLab 17.0).',
+  fix: () =>
+    'remove `runnerRegistrationToken` (registration tokens are deprecated and off by default since GitLab 17.0).',
 });
 
-export const TOKEN_INLINE_IN_VALUES = defineRule<{ token: string; what: string; slot: string; host: string }>({
+export const TOKEN_INLINE_IN_VALUES = defineRule<{
+  token: string;
+  what: string;
+  slot: string;
+  host: string;
+}>({
   id: 'GRA505',
   severity: 'warn',
   title: 'runner token written inline in chart values',

@@ -29,29 +29,54 @@ export interface ConfigSite {
 
 /** All findings for one runner config text. Pure. */
 /** `parsed` lets a caller that also needs the runners parse the text once (TOML parsing dominates a review). */
-export function checkRunnerConfig(text: string, site: ConfigSite, parsed: ParsedRunnerConfig = parseRunnerConfig(text)): Finding[] {
+export function checkRunnerConfig(
+  text: string,
+  site: ConfigSite,
+  parsed: ParsedRunnerConfig = parseRunnerConfig(text),
+): Finding[] {
   const base: Location = { object: site.object };
   if (site.dataKey !== undefined) base.dataKey = site.dataKey;
   if (!parsed.ok) {
     const e = parsed.error;
-    return [makeFinding(INVALID_TOML, { error: e.message }, { ...base, line: e.line, column: e.column })];
+    return [
+      makeFinding(INVALID_TOML, { error: e.message }, { ...base, line: e.line, column: e.column }),
+    ];
   }
 
   const findings: Finding[] = [];
   for (const p of parsed.problems) {
-    if (p.kind === 'unloadable') findings.push(makeFinding(UNLOADABLE_CONFIG, { reason: p.reason }, { ...base, line: p.line }));
-    else findings.push(makeFinding(AMBIGUOUS_KEY, { reason: p.reason, lines: (p.lines ?? [p.line]).join(' and ') }, { ...base, line: p.line }));
+    if (p.kind === 'unloadable')
+      findings.push(
+        makeFinding(UNLOADABLE_CONFIG, { reason: p.reason }, { ...base, line: p.line }),
+      );
+    else
+      findings.push(
+        makeFinding(
+          AMBIGUOUS_KEY,
+          { reason: p.reason, lines: (p.lines ?? [p.line]).join(' and ') },
+          { ...base, line: p.line },
+        ),
+      );
   }
   const seen = new Map<string, number>();
   for (const r of parsed.runners) {
     if (r.token === undefined) continue;
     const c = classifyToken(r.token);
-    const at: Location = { ...base, runner: { index: r.index, ...(r.name !== undefined ? { name: r.name } : {}) }, token: c.redacted };
+    const at: Location = {
+      ...base,
+      runner: { index: r.index, ...(r.name !== undefined ? { name: r.name } : {}) },
+      token: c.redacted,
+    };
     if (r.tokenLine !== undefined) at.line = r.tokenLine;
     const cls = c.cls;
 
     // Placeholders such as `<runner's token>` contain spaces by nature; only real values break the header.
-    if ((c.surroundingWhitespace || c.innerWhitespace) && cls.kind !== 'empty' && cls.kind !== 'placeholder' && cls.kind !== 'env-reference') {
+    if (
+      (c.surroundingWhitespace || c.innerWhitespace) &&
+      cls.kind !== 'empty' &&
+      cls.kind !== 'placeholder' &&
+      cls.kind !== 'env-reference'
+    ) {
       findings.push(makeFinding(TOKEN_WHITESPACE, { token: c.redacted, where: 'token' }, at));
     }
     switch (cls.kind) {
@@ -59,10 +84,13 @@ export function checkRunnerConfig(text: string, site: ConfigSite, parsed: Parsed
         findings.push(makeFinding(REGISTRATION_TOKEN_IN_CONFIG, { token: c.redacted }, at));
         break;
       case 'other-gitlab':
-        findings.push(makeFinding(FOREIGN_TOKEN_IN_CONFIG, { token: c.redacted, what: describeToken(cls) }, at));
+        findings.push(
+          makeFinding(FOREIGN_TOKEN_IN_CONFIG, { token: c.redacted, what: describeToken(cls) }, at),
+        );
         break;
       case 'placeholder':
-        if (cls.intent === 'registration') findings.push(makeFinding(REGISTRATION_PLACEHOLDER, { token: c.redacted }, at));
+        if (cls.intent === 'registration')
+          findings.push(makeFinding(REGISTRATION_PLACEHOLDER, { token: c.redacted }, at));
         break;
       case 'legacy-ambiguous':
         findings.push(makeFinding(LEGACY_AMBIGUOUS_TOKEN, { token: c.redacted }, at));
@@ -72,17 +100,26 @@ export function checkRunnerConfig(text: string, site: ConfigSite, parsed: Parsed
     }
     const secretLike = isGitlabToken(cls);
     if (site.storage === 'configmap' && secretLike) {
-      findings.push(makeFinding(TOKEN_IN_CONFIGMAP, { token: c.redacted, what: describeToken(cls) }, at));
+      findings.push(
+        makeFinding(TOKEN_IN_CONFIGMAP, { token: c.redacted, what: describeToken(cls) }, at),
+      );
     }
     if (secretLike) {
       const other = seen.get(c.value);
       // two candidate `token` keys of one runner (GRA011) are not two runners
-      if (other !== undefined && other !== r.index) findings.push(makeFinding(DUPLICATE_TOKEN, { token: c.redacted, other }, at));
+      if (other !== undefined && other !== r.index)
+        findings.push(makeFinding(DUPLICATE_TOKEN, { token: c.redacted, other }, at));
       else seen.set(c.value, r.index);
     }
   }
   for (const u of parsed.unknownKeys) {
-    findings.push(makeFinding(UNKNOWN_KEY, { key: u.path, ...(u.suggestion !== undefined ? { suggestion: u.suggestion } : {}) }, { ...base, line: u.line }));
+    findings.push(
+      makeFinding(
+        UNKNOWN_KEY,
+        { key: u.path, ...(u.suggestion !== undefined ? { suggestion: u.suggestion } : {}) },
+        { ...base, line: u.line },
+      ),
+    );
   }
   return findings;
 }

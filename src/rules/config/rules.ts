@@ -20,7 +20,8 @@ export const FOREIGN_TOKEN_IN_CONFIG = defineRule<{ token: string; what: string 
   id: 'GRA002',
   severity: 'deny',
   title: 'not a runner token in [[runners]] token',
-  message: (p) => `token ${p.token} is ${p.what}, not a runner authentication token; GitLab rejects it on every job request.`,
+  message: (p) =>
+    `token ${p.token} is ${p.what}, not a runner authentication token; GitLab rejects it on every job request.`,
   fix: () =>
     'revoke that token if it was exposed, create a runner in GitLab and use its glrt- authentication token from a Secret.',
 });
@@ -31,15 +32,18 @@ export const TOKEN_WHITESPACE = defineRule<{ token: string; where: string }>({
   title: 'whitespace or newline in a token',
   message: (p) =>
     `${p.where} ${p.token} has whitespace or a newline in it; the runner sends it as an HTTP header and fails with "invalid header field".`,
-  fix: () => 'remove the whitespace (use `echo -n` or `printf %s` when creating a Secret from a shell).',
+  fix: () =>
+    'remove the whitespace (use `echo -n` or `printf %s` when creating a Secret from a shell).',
 });
 
 export const INVALID_TOML = defineRule<{ error: string }>({
   id: 'GRA004',
   severity: 'deny',
   title: 'config.toml is not valid TOML',
-  message: (p) => `this runner config is not valid TOML (${p.error}); gitlab-runner fails to start with it.`,
-  fix: () => 'correct the syntax at the line and column given (`gitlab-runner lint` also checks it).',
+  message: (p) =>
+    `this runner config is not valid TOML (${p.error}); gitlab-runner fails to start with it.`,
+  fix: () =>
+    'correct the syntax at the line and column given (`gitlab-runner lint` also checks it).',
 });
 
 export const TOKEN_IN_CONFIGMAP = defineRule<{ token: string; what: string }>({
@@ -102,8 +106,10 @@ export const UNLOADABLE_CONFIG = defineRule<{ reason: string }>({
   id: 'GRA010',
   severity: 'deny',
   title: 'config.toml gitlab-runner cannot load',
-  message: (p) => `gitlab-runner cannot load this config: ${p.reason}; \`gitlab-runner run\` exits at start.`,
-  fix: () => 'write each runner as a `[[runners]]` table (or `runners = [{ … }]`) with string values for name, url, token and executor.',
+  message: (p) =>
+    `gitlab-runner cannot load this config: ${p.reason}; \`gitlab-runner run\` exits at start.`,
+  fix: () =>
+    'write each runner as a `[[runners]]` table (or `runners = [{ … }]`) with string values for name, url, token and executor.',
 });
 
 export const AMBIGUOUS_KEY = defineRule<{ reason: string; lines: string }>({

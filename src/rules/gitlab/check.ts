@@ -1,6 +1,11 @@
 import type { Finding } from '../../findings/types.js';
 import { makeFinding, type Location } from '../rule.js';
-import { LEGACY_TOKEN_CONFIRMED, LEGACY_TOKEN_REJECTED, RUNNER_ORPHANED, TOKEN_REJECTED } from './rules.js';
+import {
+  LEGACY_TOKEN_CONFIRMED,
+  LEGACY_TOKEN_REJECTED,
+  RUNNER_ORPHANED,
+  TOKEN_REJECTED,
+} from './rules.js';
 
 /**
  * What GitLab's answer to `POST /api/v4/runners/verify` means for one token (GitLab
@@ -11,7 +16,11 @@ import { LEGACY_TOKEN_CONFIRMED, LEGACY_TOKEN_REJECTED, RUNNER_ORPHANED, TOKEN_R
  */
 export type VerifyAnswer = 'valid' | 'rejected' | 'orphaned';
 
-export function verifyFindings(answer: VerifyAnswer, token: { url: string; redacted: string; legacy: boolean }, at: Location): Finding[] {
+export function verifyFindings(
+  answer: VerifyAnswer,
+  token: { url: string; redacted: string; legacy: boolean },
+  at: Location,
+): Finding[] {
   const params = { url: token.url, token: token.redacted };
   switch (answer) {
     case 'valid':

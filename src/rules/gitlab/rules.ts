@@ -54,4 +54,9 @@ export const LEGACY_TOKEN_CONFIRMED = defineRule<{ url: string; token: string }>
     'nothing is broken; to get a token that tools can classify offline, create a new runner in GitLab and use its glrt- token.',
 });
 
-export const GITLAB_RULES = [TOKEN_REJECTED, LEGACY_TOKEN_REJECTED, RUNNER_ORPHANED, LEGACY_TOKEN_CONFIRMED] as const;
+export const GITLAB_RULES = [
+  TOKEN_REJECTED,
+  LEGACY_TOKEN_REJECTED,
+  RUNNER_ORPHANED,
+  LEGACY_TOKEN_CONFIRMED,
+] as const;

@@ -11,14 +11,16 @@ export const INJECTED = defineRule<{ summary: string }>({
   severity: 'info',
   title: 'registration initContainer injected',
   message: (p) => `injected initContainer register-runner: ${p.summary}.`,
-  fix: () => 'nothing to do; see the gitlab-runner-admission/injected annotation. Opt out with gitlab-runner-admission/inject: "false".',
+  fix: () =>
+    'nothing to do; see the gitlab-runner-admission/injected annotation. Opt out with gitlab-runner-admission/inject: "false".',
 });
 
 export const NOT_INJECTED_LOOKUP = defineRule<{ reason: string }>({
   id: 'GRA402',
   severity: 'warn',
   title: 'not injected: config lookup failed',
-  message: (p) => `the registration initContainer was not injected because the runner config could not be read: ${p.reason}.`,
+  message: (p) =>
+    `the registration initContainer was not injected because the runner config could not be read: ${p.reason}.`,
   fix: () =>
     'let the webhook read the ConfigMap (GRA_KUBE_LOOKUPS=true, RBAC get on configmaps; secrets only with GRA_KUBE_READ_SECRETS) and re-apply.',
 });
@@ -39,7 +41,8 @@ export const NOT_INJECTED_UNSAFE_SPLIT = defineRule<{ reason: string }>({
   title: 'not injected: config.toml cannot be split safely',
   message: (p) =>
     `the init step splits config.toml into its global part and one template per [[runners]] with a line scanner, and on this config ${p.reason}.`,
-  fix: () => 'write table headers on lines of their own, keep url/name/executor as "basic strings" before sub-tables, and re-apply.',
+  fix: () =>
+    'write table headers on lines of their own, keep url/name/executor as "basic strings" before sub-tables, and re-apply.',
 });
 
 export const NOT_INJECTED_UNSUPPORTED = defineRule<{ reason: string }>({
@@ -47,7 +50,8 @@ export const NOT_INJECTED_UNSUPPORTED = defineRule<{ reason: string }>({
   severity: 'warn',
   title: 'not injected: unsupported workload shape',
   message: (p) => `the registration initContainer was not injected: ${p.reason}.`,
-  fix: () => 'add the registration step yourself (see docs/mutation.md for the injected shape), or opt out with gitlab-runner-admission/inject: "false".',
+  fix: () =>
+    'add the registration step yourself (see docs/mutation.md for the injected shape), or opt out with gitlab-runner-admission/inject: "false".',
 });
 
 export const INJECTED_WITHOUT_PRESTOP = defineRule({
@@ -56,7 +60,8 @@ export const INJECTED_WITHOUT_PRESTOP = defineRule({
   title: 'injected without preStop unregister',
   message: () =>
     'the runner container already has a preStop hook, so `gitlab-runner unregister` was not added: every pod that ends leaves a stale runner in GitLab.',
-  fix: () => 'call `gitlab-runner unregister --all-runners --config <config>` from your preStop hook when /…/.gra-unregister-on-stop exists.',
+  fix: () =>
+    'call `gitlab-runner unregister --all-runners --config <config>` from your preStop hook when /…/.gra-unregister-on-stop exists.',
 });
 
 export const NOT_INJECTED_NO_LOOKUPS = defineRule({

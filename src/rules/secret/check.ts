@@ -37,20 +37,44 @@ export function checkSecretEntries(entries: readonly DataEntry[], object: Object
     at.token = c.redacted;
     if (cls.kind === 'empty') continue;
     if (cls.kind !== 'placeholder' && cls.kind !== 'env-reference') filled.push(e.key);
-    if ((c.surroundingWhitespace || c.innerWhitespace) && cls.kind !== 'placeholder' && cls.kind !== 'env-reference') {
-      findings.push(makeFinding(TOKEN_WHITESPACE, { token: c.redacted, where: `key \`${e.key}\`` }, at));
+    if (
+      (c.surroundingWhitespace || c.innerWhitespace) &&
+      cls.kind !== 'placeholder' &&
+      cls.kind !== 'env-reference'
+    ) {
+      findings.push(
+        makeFinding(TOKEN_WHITESPACE, { token: c.redacted, where: `key \`${e.key}\`` }, at),
+      );
     }
     if (cls.kind === 'other-gitlab') {
-      findings.push(makeFinding(FOREIGN_TOKEN_IN_CHART_KEY, { token: c.redacted, what: describeToken(cls), key: e.key }, at));
+      findings.push(
+        makeFinding(
+          FOREIGN_TOKEN_IN_CHART_KEY,
+          { token: c.redacted, what: describeToken(cls), key: e.key },
+          at,
+        ),
+      );
     } else if (e.key === RUNNER_KEY) {
-      if (cls.kind === 'registration') findings.push(makeFinding(REGISTRATION_TOKEN_IN_RUNNER_TOKEN_KEY, { token: c.redacted }, at));
+      if (cls.kind === 'registration')
+        findings.push(
+          makeFinding(REGISTRATION_TOKEN_IN_RUNNER_TOKEN_KEY, { token: c.redacted }, at),
+        );
       else if (cls.kind === 'placeholder' && cls.intent === 'registration')
-        findings.push(makeFinding(REGISTRATION_PLACEHOLDER_IN_RUNNER_TOKEN_KEY, { token: c.redacted }, at));
-      else if (cls.kind === 'legacy-ambiguous') findings.push(makeFinding(LEGACY_AMBIGUOUS_TOKEN, { token: c.redacted }, at));
+        findings.push(
+          makeFinding(REGISTRATION_PLACEHOLDER_IN_RUNNER_TOKEN_KEY, { token: c.redacted }, at),
+        );
+      else if (cls.kind === 'legacy-ambiguous')
+        findings.push(makeFinding(LEGACY_AMBIGUOUS_TOKEN, { token: c.redacted }, at));
     } else if (cls.kind === 'auth' && c.value.startsWith('glrt-')) {
       findings.push(makeFinding(GLRT_IN_REGISTRATION_KEY, { token: c.redacted }, at));
     } else if (cls.kind === 'auth') {
-      findings.push(makeFinding(AUTH_TOKEN_IN_REGISTRATION_KEY, { token: c.redacted, what: describeToken(cls) }, at));
+      findings.push(
+        makeFinding(
+          AUTH_TOKEN_IN_REGISTRATION_KEY,
+          { token: c.redacted, what: describeToken(cls) },
+          at,
+        ),
+      );
     }
   }
   if (filled.includes(RUNNER_KEY) && filled.includes(REGISTRATION_KEY)) {

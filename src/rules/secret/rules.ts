@@ -13,7 +13,8 @@ export const REGISTRATION_TOKEN_IN_RUNNER_TOKEN_KEY = defineRule<{ token: string
   message: (p) =>
     `key \`runner-token\` holds ${p.token}, a registration token; this key is used as CI_SERVER_TOKEN (an authentication token) and ` +
     '`register --token` with a registration token panics "Failed to verify the runner".',
-  fix: () => 'move the registration token to key `runner-registration-token` and leave `runner-token` empty (or put a glrt- token there instead).',
+  fix: () =>
+    'move the registration token to key `runner-registration-token` and leave `runner-token` empty (or put a glrt- token there instead).',
 });
 
 export const AUTH_TOKEN_IN_REGISTRATION_KEY = defineRule<{ token: string; what: string }>({
@@ -22,7 +23,8 @@ export const AUTH_TOKEN_IN_REGISTRATION_KEY = defineRule<{ token: string; what: 
   title: 'authentication token under runner-registration-token',
   message: (p) =>
     `key \`runner-registration-token\` holds ${p.token}, ${p.what}; this key is used as REGISTRATION_TOKEN and GitLab refuses it there.`,
-  fix: () => 'move the authentication token to key `runner-token` and leave `runner-registration-token` empty.',
+  fix: () =>
+    'move the authentication token to key `runner-token` and leave `runner-registration-token` empty.',
 });
 
 export const BOTH_CHART_KEYS_SET = defineRule({
@@ -31,7 +33,8 @@ export const BOTH_CHART_KEYS_SET = defineRule({
   title: 'both runner-token and runner-registration-token set',
   message: () =>
     'both `runner-token` and `runner-registration-token` are set; the chart and the runner operators take one or the other, never both.',
-  fix: () => 'keep only `runner-token` (a glrt- token of a runner created in GitLab) and set `runner-registration-token` to "".',
+  fix: () =>
+    'keep only `runner-token` (a glrt- token of a runner created in GitLab) and set `runner-registration-token` to "".',
 });
 
 export const FOREIGN_TOKEN_IN_CHART_KEY = defineRule<{ token: string; what: string; key: string }>({
@@ -39,7 +42,8 @@ export const FOREIGN_TOKEN_IN_CHART_KEY = defineRule<{ token: string; what: stri
   severity: 'deny',
   title: 'not a runner token in a runner token key',
   message: (p) => `key \`${p.key}\` holds ${p.token}, ${p.what}, which is not a runner token.`,
-  fix: () => 'revoke that token if it was exposed and put the runner token of a runner created in GitLab here.',
+  fix: () =>
+    'revoke that token if it was exposed and put the runner token of a runner created in GitLab here.',
 });
 
 export const INVALID_BASE64 = defineRule<{ key: string }>({
@@ -47,7 +51,8 @@ export const INVALID_BASE64 = defineRule<{ key: string }>({
   severity: 'warn',
   title: 'Secret data value is not valid base64',
   message: (p) => `\`data.${p.key}\` is not valid base64; the API server rejects this Secret.`,
-  fix: () => 'base64-encode the value (`printf %s "$TOKEN" | base64 -w0`) or put the plain value under `stringData`.',
+  fix: () =>
+    'base64-encode the value (`printf %s "$TOKEN" | base64 -w0`) or put the plain value under `stringData`.',
 });
 
 export const REGISTRATION_PLACEHOLDER_IN_RUNNER_TOKEN_KEY = defineRule<{ token: string }>({
@@ -56,7 +61,8 @@ export const REGISTRATION_PLACEHOLDER_IN_RUNNER_TOKEN_KEY = defineRule<{ token: 
   title: 'runner-token value is named as a registration token',
   message: (p) =>
     `key \`runner-token\` holds ${p.token}, which says it is a registration token; \`runner-token\` takes an authentication token.`,
-  fix: () => 'put a glrt- token here, or move the registration token to `runner-registration-token`.',
+  fix: () =>
+    'put a glrt- token here, or move the registration token to `runner-registration-token`.',
 });
 
 /**

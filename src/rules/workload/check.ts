@@ -1,6 +1,12 @@
 import { parseRunnerConfigCached } from '../parse-cache.js';
 import type { Finding, ObjectRef } from '../../findings/types.js';
-import { classifyToken, describeToken, isPrefixedToken, isRealToken, type Classification } from '../../tokens/index.js';
+import {
+  classifyToken,
+  describeToken,
+  isPrefixedToken,
+  isRealToken,
+  type Classification,
+} from '../../tokens/index.js';
 import { analyzeWorkload, parseImage, resolvePath, runProvenance } from '../../workload/index.js';
 import type {
   ContainerAnalysis,
@@ -45,8 +51,15 @@ type Known =
   | { state: 'unknown' }
   | { state: 'lookup-failed' };
 
-function lookup(resolved: ResolvedRefs | undefined, kind: 'Secret' | 'ConfigMap', name: string, key: string): Known {
-  const r = resolved ? (kind === 'Secret' ? resolved.secrets : resolved.configMaps).get(name) : undefined;
+function lookup(
+  resolved: ResolvedRefs | undefined,
+  kind: 'Secret' | 'ConfigMap',
+  name: string,
+  key: string,
+): Known {
+  const r = resolved
+    ? (kind === 'Secret' ? resolved.secrets : resolved.configMaps).get(name)
+    : undefined;
   if (r === undefined) return { state: 'unknown' };
   if (typeof r === 'string') return { state: 'lookup-failed' };
   const v = r[key];
@@ -62,16 +75,29 @@ function envValue(e: EnvEntry, resolved: ResolvedRefs | undefined): Known {
 }
 
 /** A variable that only envFrom can define: the last source holding it wins (Kubernetes semantics). */
-function envFromValue(c: ContainerAnalysis, variable: string, resolved: ResolvedRefs | undefined): Known {
+function envFromValue(
+  c: ContainerAnalysis,
+  variable: string,
+  resolved: ResolvedRefs | undefined,
+): Known {
   let failed = false;
   for (let i = c.envFrom.length - 1; i >= 0; i--) {
     const ef = c.envFrom[i]!;
     const prefix = ef.prefix ?? '';
     if (!variable.startsWith(prefix)) continue;
-    const k = lookup(resolved, ef.kind === 'secretRef' ? 'Secret' : 'ConfigMap', ef.name, variable.slice(prefix.length));
+    const k = lookup(
+      resolved,
+      ef.kind === 'secretRef' ? 'Secret' : 'ConfigMap',
+      ef.name,
+      variable.slice(prefix.length),
+    );
     if (k.state === 'known') return k;
     if (k.state === 'lookup-failed') failed = true;
-    else if (!resolved || !(ef.kind === 'secretRef' ? resolved.secrets : resolved.configMaps).has(ef.name)) return { state: 'unknown' };
+    else if (
+      !resolved ||
+      !(ef.kind === 'secretRef' ? resolved.secrets : resolved.configMaps).has(ef.name)
+    )
+      return { state: 'unknown' };
   }
   return failed ? { state: 'lookup-failed' } : { state: 'unknown' };
 }
@@ -120,7 +146,12 @@ class Out {
   findings: Finding[] = [];
   private seen = new Set<string>();
   constructor(readonly object: ObjectRef) {}
-  add<P>(rule: RuleDef<P>, params: P, at: Omit<Location, 'object'>, severity?: Finding['severity']): void {
+  add<P>(
+    rule: RuleDef<P>,
+    params: P,
+    at: Omit<Location, 'object'>,
+    severity?: Finding['severity'],
+  ): void {
     const id = `${rule.id}|${at.field ?? ''}|${at.dataKey ?? ''}|${at.runner?.index ?? ''}`;
     if (this.seen.has(id)) return;
     this.seen.add(id);
@@ -139,29 +170,73 @@ function slotUses(c: ContainerAnalysis, resolved: ResolvedRefs | undefined): Slo
   };
   // The runner's own env names have a fixed meaning (commands/register.go env tags).
   for (const e of c.env) {
-    const slot: Slot | undefined = e.name === TOKEN_ENV.auth ? 'auth' : e.name === TOKEN_ENV.registration ? 'registration' : undefined;
-    if (slot) push({ slot, c, where: `env ${e.name}`, field: e.field, entry: e, value: envValue(e, resolved), literal: e.source.type === 'value' });
+    const slot: Slot | undefined =
+      e.name === TOKEN_ENV.auth
+        ? 'auth'
+        : e.name === TOKEN_ENV.registration
+          ? 'registration'
+          : undefined;
+    if (slot)
+      push({
+        slot,
+        c,
+        where: `env ${e.name}`,
+        field: e.field,
+        entry: e,
+        value: envValue(e, resolved),
+        literal: e.source.type === 'value',
+      });
   }
   // Any other variable means what the command line does with it (facts §5).
   for (const inv of [...c.invocations, ...c.lifecycle]) {
-    if (inv.subcommand !== 'register' && inv.subcommand !== 'unregister' && inv.subcommand !== 'verify') continue;
+    if (
+      inv.subcommand !== 'register' &&
+      inv.subcommand !== 'unregister' &&
+      inv.subcommand !== 'verify'
+    )
+      continue;
     for (const f of inv.flags) {
-      const slot: Slot | undefined = f.name === 'token' ? 'auth' : f.name === 'registration-token' && inv.subcommand === 'register' ? 'registration' : undefined;
+      const slot: Slot | undefined =
+        f.name === 'token'
+          ? 'auth'
+          : f.name === 'registration-token' && inv.subcommand === 'register'
+            ? 'registration'
+            : undefined;
       if (!slot || !f.value) continue;
       const where = `\`${inv.verb} ${f.given}\``;
       if (f.value.kind === 'env' && f.value.entry) {
         const e = f.value.entry;
-        push({ slot, c, where: `env ${e.name} (used as ${where})`, field: e.field, entry: e, value: envValue(e, resolved), literal: e.source.type === 'value' });
+        push({
+          slot,
+          c,
+          where: `env ${e.name} (used as ${where})`,
+          field: e.field,
+          entry: e,
+          value: envValue(e, resolved),
+          literal: e.source.type === 'value',
+        });
       } else {
-        const what = f.value.kind === 'env' ? `${where} ($${f.value.variable} from envFrom)` : where;
-        push({ slot, c, where: what, field: commandField(c, inv), value: refValue(f.value, c, resolved), literal: f.value.kind === 'literal' });
+        const what =
+          f.value.kind === 'env' ? `${where} ($${f.value.variable} from envFrom)` : where;
+        push({
+          slot,
+          c,
+          where: what,
+          field: commandField(c, inv),
+          value: refValue(f.value, c, resolved),
+          literal: f.value.kind === 'literal',
+        });
       }
     }
   }
   return uses;
 }
 
-function checkSlots(c: ContainerAnalysis, resolved: ResolvedRefs | undefined, out: Out): Set<string> {
+function checkSlots(
+  c: ContainerAnalysis,
+  resolved: ResolvedRefs | undefined,
+  out: Out,
+): Set<string> {
   const reported = new Set<string>(); // env fields already judged as a slot
   for (const u of slotUses(c, resolved)) {
     if (u.entry) reported.add(u.entry.field);
@@ -171,19 +246,35 @@ function checkSlots(c: ContainerAnalysis, resolved: ResolvedRefs | undefined, ou
       const cl = classifyToken(u.value.raw);
       const at: Omit<Location, 'object'> = { field: u.field, token: cl.redacted };
       const cls = cl.cls;
-      if ((cl.surroundingWhitespace || cl.innerWhitespace) && cls.kind !== 'empty') out.add(TOKEN_WHITESPACE, { token: cl.redacted, where: u.where }, at);
+      if ((cl.surroundingWhitespace || cl.innerWhitespace) && cls.kind !== 'empty')
+        out.add(TOKEN_WHITESPACE, { token: cl.redacted, where: u.where }, at);
       if (u.slot === 'auth' && cls.kind === 'registration') {
         out.add(REGISTRATION_TOKEN_IN_AUTH_SLOT, { token: cl.redacted, where: u.where }, at);
         wrongKind = true;
       } else if (u.slot === 'registration' && cls.kind === 'auth') {
-        if (isGlrt(cl.value)) out.add(GLRT_IN_REGISTRATION_SLOT, { token: cl.redacted, where: u.where }, at);
-        else out.add(AUTH_TOKEN_IN_REGISTRATION_SLOT, { token: cl.redacted, where: u.where, what: describeToken(cls) }, at);
+        if (isGlrt(cl.value))
+          out.add(GLRT_IN_REGISTRATION_SLOT, { token: cl.redacted, where: u.where }, at);
+        else
+          out.add(
+            AUTH_TOKEN_IN_REGISTRATION_SLOT,
+            { token: cl.redacted, where: u.where, what: describeToken(cls) },
+            at,
+          );
         wrongKind = true;
       } else if (cls.kind === 'other-gitlab') {
-        out.add(FOREIGN_TOKEN_IN_SLOT, { token: cl.redacted, what: describeToken(cls), where: u.where }, at);
+        out.add(
+          FOREIGN_TOKEN_IN_SLOT,
+          { token: cl.redacted, what: describeToken(cls), where: u.where },
+          at,
+        );
         wrongKind = true;
       }
-      if (u.literal && plainWorthy(cl, true)) out.add(TOKEN_AS_PLAIN_VALUE, { token: cl.redacted, what: describeToken(cls), where: u.where }, at);
+      if (u.literal && plainWorthy(cl, true))
+        out.add(
+          TOKEN_AS_PLAIN_VALUE,
+          { token: cl.redacted, what: describeToken(cls), where: u.where },
+          at,
+        );
     }
     // The chart's key names say which kind a key holds (the official chart's templates/deployment.yaml, src/runner/facts.ts); visible without a lookup.
     if (e && e.source.type === 'secretKeyRef' && !wrongKind) {
@@ -195,9 +286,18 @@ function checkSlots(c: ContainerAnalysis, resolved: ResolvedRefs | undefined, ou
         let sev: Finding['severity'] | undefined;
         if (u.value.state === 'known') {
           const k = classifyToken(u.value.raw).cls.kind;
-          if ((u.slot === 'auth' && k === 'auth') || (u.slot === 'registration' && k === 'registration')) sev = 'info';
+          if (
+            (u.slot === 'auth' && k === 'auth') ||
+            (u.slot === 'registration' && k === 'registration')
+          )
+            sev = 'info';
         }
-        out.add(SLOT_FROM_WRONG_CHART_KEY, { where: u.where, secret: e.source.name, key, expected }, { field: e.field }, sev);
+        out.add(
+          SLOT_FROM_WRONG_CHART_KEY,
+          { where: u.where, secret: e.source.name, key, expected },
+          { field: e.field },
+          sev,
+        );
       }
     }
   }
@@ -215,12 +315,22 @@ function checkPlainEnv(c: ContainerAnalysis, skip: Set<string>, out: Out): void 
     const cl = classifyToken(e.source.value);
     if (!plainWorthy(cl, false)) continue;
     const at = { field: e.field, token: cl.redacted };
-    if (cl.surroundingWhitespace || cl.innerWhitespace) out.add(TOKEN_WHITESPACE, { token: cl.redacted, where: `env ${e.name}` }, at);
-    out.add(TOKEN_AS_PLAIN_VALUE, { token: cl.redacted, what: describeToken(cl.cls), where: `env ${e.name}` }, at);
+    if (cl.surroundingWhitespace || cl.innerWhitespace)
+      out.add(TOKEN_WHITESPACE, { token: cl.redacted, where: `env ${e.name}` }, at);
+    out.add(
+      TOKEN_AS_PLAIN_VALUE,
+      { token: cl.redacted, what: describeToken(cl.cls), where: `env ${e.name}` },
+      at,
+    );
   }
 }
 
-function checkReserved(c: ContainerAnalysis, r: RegisterInfo, resolved: ResolvedRefs | undefined, out: Out): void {
+function checkReserved(
+  c: ContainerAnalysis,
+  r: RegisterInfo,
+  resolved: ResolvedRefs | undefined,
+  out: Out,
+): void {
   const set = r.reserved.filter((o) => o.nonDefault !== false);
   if (set.length === 0) return;
   const tok = r.token ? refValue(r.token, c, resolved) : undefined;
@@ -266,7 +376,8 @@ function checkImage(c: ContainerAnalysis, out: Out): void {
   if (!c.runnerImage || !c.image) return;
   const img = parseImage(c.image);
   if (img.digest) return;
-  if (img.tag === undefined || FLOATING_TAGS.has(img.tag)) out.add(FLOATING_RUNNER_IMAGE, { image: c.image }, { field: `${c.field}.image` });
+  if (img.tag === undefined || FLOATING_TAGS.has(img.tag))
+    out.add(FLOATING_RUNNER_IMAGE, { image: c.image }, { field: `${c.field}.image` });
 }
 
 function isZeroTime(s: string): boolean {
@@ -279,7 +390,12 @@ function rotationDisabled(c: ContainerAnalysis): boolean {
   return !!e && e.source.type === 'value' && /^(1|t|true)$/i.test(e.source.value.trim());
 }
 
-function checkResolvedConfig(a: WorkloadAnalysis, ci: number, resolved: ResolvedRefs, out: Out): void {
+function checkResolvedConfig(
+  a: WorkloadAnalysis,
+  ci: number,
+  resolved: ResolvedRefs,
+  out: Out,
+): void {
   const c = a.containers[ci]!;
   const prov = runProvenance(a, ci);
   if (prov.registersFirst !== false) return;
@@ -296,20 +412,37 @@ function checkResolvedConfig(a: WorkloadAnalysis, ci: number, resolved: Resolved
     const mountField = c.runConfig?.mount?.field ?? c.field;
     const base = { field: src.via === 'mount' ? mountField : c.field, dataKey: src.key };
     if (parsed.runners.length === 0) {
-      out.add(RUN_NEVER_AUTHENTICATES, { source, runner: 'there is no [[runners]] entry', problem: 'so there is nothing to authenticate' }, base, 'warn');
+      out.add(
+        RUN_NEVER_AUTHENTICATES,
+        {
+          source,
+          runner: 'there is no [[runners]] entry',
+          problem: 'so there is nothing to authenticate',
+        },
+        base,
+        'warn',
+      );
       continue;
     }
     for (const r of parsed.runners) {
       const runnerName = `[[runners]] #${r.index}${r.name !== undefined ? ` "${r.name}"` : ''}`;
-      const at: Omit<Location, 'object'> = { ...base, runner: { index: r.index, ...(r.name !== undefined ? { name: r.name } : {}) } };
+      const at: Omit<Location, 'object'> = {
+        ...base,
+        runner: { index: r.index, ...(r.name !== undefined ? { name: r.name } : {}) },
+      };
       if (r.tokenLine !== undefined) at.line = r.tokenLine;
-      let cl: Classification | undefined = r.token === undefined ? undefined : classifyToken(r.token);
+      let cl: Classification | undefined =
+        r.token === undefined ? undefined : classifyToken(r.token);
       let via = '';
       if (cl?.cls.kind === 'env-reference') {
         // runner 18.10+ expands ${VAR} in token from the container env (facts §2)
         const variable = cl.cls.variable;
         const e = [...c.env].reverse().find((x) => x.name === variable);
-        const k = e ? envValue(e, resolved) : c.envFrom.length > 0 ? envFromValue(c, variable, resolved) : ({ state: 'known', raw: '', from: 'literal' } as Known);
+        const k = e
+          ? envValue(e, resolved)
+          : c.envFrom.length > 0
+            ? envFromValue(c, variable, resolved)
+            : ({ state: 'known', raw: '', from: 'literal' } as Known);
         if (k.state !== 'known') cl = undefined;
         else {
           cl = classifyToken(k.raw);
@@ -320,24 +453,40 @@ function checkResolvedConfig(a: WorkloadAnalysis, ci: number, resolved: Resolved
       const kind = cl?.cls.kind ?? 'empty';
       if (cl) at.token = cl.redacted;
       let problem: string | undefined;
-      if (kind === 'empty') problem = r.token === undefined ? 'has no token' : `has an empty token${via}`;
+      if (kind === 'empty')
+        problem = r.token === undefined ? 'has no token' : `has an empty token${via}`;
       else if (kind === 'placeholder') problem = `has the placeholder token ${cl!.redacted}${via}`;
-      else if (kind === 'registration') problem = `has the registration token ${cl!.redacted}${via}`;
-      else if (kind === 'other-gitlab') problem = `has ${cl!.redacted}${via}, ${describeToken(cl!.cls)}`;
+      else if (kind === 'registration')
+        problem = `has the registration token ${cl!.redacted}${via}`;
+      else if (kind === 'other-gitlab')
+        problem = `has ${cl!.redacted}${via}, ${describeToken(cl!.cls)}`;
       if (problem) {
         out.add(RUN_NEVER_AUTHENTICATES, { source, runner: runnerName, problem }, at);
         continue;
       }
-      const expires = r.tokenExpiresAt !== undefined && r.tokenExpiresAt.trim() !== '' && !isZeroTime(r.tokenExpiresAt);
+      const expires =
+        r.tokenExpiresAt !== undefined &&
+        r.tokenExpiresAt.trim() !== '' &&
+        !isZeroTime(r.tokenExpiresAt);
       if (!expires || rotationDisabled(c)) continue;
-      if (c.runConfig?.readOnly) out.add(ROTATING_TOKEN_READ_ONLY, { source, runner: runnerName }, at);
-      const many = a.perNode ? 'all pods of this DaemonSet (one per node)' : (a.replicas ?? 1) > 1 ? `${a.replicas} replicas` : undefined;
-      if (many && kind === 'auth') out.add(REPLICAS_SHARE_ROTATING_TOKEN, { source, runner: runnerName, replicas: many }, at);
+      if (c.runConfig?.readOnly)
+        out.add(ROTATING_TOKEN_READ_ONLY, { source, runner: runnerName }, at);
+      const many = a.perNode
+        ? 'all pods of this DaemonSet (one per node)'
+        : (a.replicas ?? 1) > 1
+          ? `${a.replicas} replicas`
+          : undefined;
+      if (many && kind === 'auth')
+        out.add(REPLICAS_SHARE_ROTATING_TOKEN, { source, runner: runnerName, replicas: many }, at);
     }
   }
 }
 
-export function workloadFindingsFor(a: WorkloadAnalysis, ref: ObjectRef, resolved?: ResolvedRefs): Finding[] {
+export function workloadFindingsFor(
+  a: WorkloadAnalysis,
+  ref: ObjectRef,
+  resolved?: ResolvedRefs,
+): Finding[] {
   const out = new Out(ref);
   a.containers.forEach((c, ci) => {
     if (!c.isRunner) return;
@@ -350,7 +499,11 @@ export function workloadFindingsFor(a: WorkloadAnalysis, ref: ObjectRef, resolve
     checkImage(c, out);
     if (c.runConfigDir?.readOnly && c.runConfigDir.mount) {
       const m = c.runConfigDir.mount;
-      out.add(RUN_CONFIG_DIR_READ_ONLY, { dir: c.runConfigDir.path, volume: m.name, source: sourceText(m) }, { field: m.field });
+      out.add(
+        RUN_CONFIG_DIR_READ_ONLY,
+        { dir: c.runConfigDir.path, volume: m.name, source: sourceText(m) },
+        { field: m.field },
+      );
     }
     if (resolved && c.runConfig) checkResolvedConfig(a, ci, resolved, out);
   });
