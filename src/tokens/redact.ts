@@ -283,8 +283,10 @@ function redactRun(run: string): string {
   for (const seg of run.split(/[-._]/)) {
     const k = classes(seg);
     if (seg.length >= 4 && k.lower > 0 && k.upper > 0 && !CAMEL.test(seg)) return mask('', run);
+    // a long camelCase word is a name (`runnerRegistrationToken`), not a token: see CAMEL above
     if (
       seg.length >= MIN_BODY &&
+      !CAMEL.test(seg) &&
       (k.lower > 0 ? 1 : 0) + (k.upper > 0 ? 1 : 0) + (k.digit > 0 ? 1 : 0) >= 2
     )
       return mask('', run);
