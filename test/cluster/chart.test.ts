@@ -343,7 +343,9 @@ t.test(
             apiVersion: 'v1',
             kind: 'ConfigMap',
             metadata: { name: 'plain' },
-            data: { 'app.properties': 'a=b', 'other.toml': 'x = 1' },
+            // no *.toml key: configmap.cel reads key names only, so prose about
+            // [[runners]] under another key stays off the wire
+            data: { 'app.properties': 'a=b', 'notes.txt': 'declare each [[runners]] table' },
           },
         ],
         [
