@@ -217,7 +217,7 @@ export function buildApp(opts: AppOptions): App {
       .send(reviewResponse(outcome.response));
     observer.review?.(webhook, outcome, seconds, r.kind, r.operation);
     // built only when it is written: the name masking is not free
-    if ((outcome.decision !== 'skip' || r.dryRun) && req.log.isLevelEnabled('info')) {
+    if ((outcome.decision !== 'skip' || r.dryRun) && logger.isLevelEnabled('info')) {
       req.log.info(
         {
           webhook,
