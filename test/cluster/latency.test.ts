@@ -1,6 +1,7 @@
 import t from 'tap';
 import https from 'node:https';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { SKIP_CLUSTER, startCluster } from '../helpers/cluster.js';
@@ -249,7 +250,10 @@ t.test(
     const none50 = q(lat.get('none')!, 0.5);
     const echo50 = q(lat.get('echo')!, 0.5);
     t.comment(
-      `dry-run creates, ${N} each after ${WARMUP} warm-up, interleaved; keep-alive client; kube-apiserver ${cluster.server}`,
+      `dry-run creates, ${N} each after ${WARMUP} warm-up, interleaved; keep-alive client; kube-apiserver ${cluster.server}; load average ${os
+        .loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
     );
     for (const c of cases) {
       const xs = lat.get(c.what)!;
