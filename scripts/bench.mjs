@@ -532,7 +532,7 @@ async function runAll() {
         namespace: r.namespace,
         name: r.name,
       });
-      return e.relevant ? decide(r.uid, e.object, e.findings, 'enforce', []) : undefined;
+      return e.relevant ? decide(e.object, e.findings, 'enforce', []) : undefined;
     },
   };
   const base = await startScriptServer('baseline', BASELINE_SRC, wh.certDir);
