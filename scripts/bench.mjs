@@ -532,14 +532,21 @@ async function runAll() {
         namespace: r.namespace,
         name: r.name,
       });
-      return e.relevant ? decide(r.uid, e.object, e.findings, 'enforce', []) : undefined;
+      return e.relevant ? decide(e.object, e.findings, 'enforce', []) : undefined;
     },
   };
   const base = await startScriptServer('baseline', BASELINE_SRC, wh.certDir);
   const floor = await startScriptServer('floor', FLOOR_SRC, wh.certDir, '0');
   const floorLog = await startScriptServer('floor', FLOOR_SRC, wh.certDir, '1');
+  // the machine's other load moves every figure here: print it with them
+  const loadAvg = () =>
+    os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ');
+  const loadAtStart = loadAvg();
   console.log(
-    `node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${CONNECTIONS} connections, ${DURATION} s per run, warm-up ${WARMUP} s`,
+    `node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${CONNECTIONS} connections, ${DURATION} s per run, warm-up ${WARMUP} s, load average ${loadAtStart}`,
   );
   const rows = [];
   for (const sc of SCENARIOS) {
@@ -654,7 +661,9 @@ async function runAll() {
     console.log(
       `${tg.ok ? 'PASS' : tg.noisy ? 'NOISY' : 'MISS'}  ${pad(tg.what, 30)} ${tg.got}${!tg.ok && tg.noisy ? ` — ${tg.noisy}` : ''}`,
     );
-  console.log(`(whole bench: ${Math.round((Date.now() - t0) / 1000)} s)`);
+  console.log(
+    `(whole bench: ${Math.round((Date.now() - t0) / 1000)} s; load average ${loadAtStart} at the start, ${loadAvg()} at the end)`,
+  );
 
   if (PROFILE) {
     // the profile is written when the webhook exits (stop() above)

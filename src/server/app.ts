@@ -207,8 +207,17 @@ export function buildApp(opts: AppOptions): App {
     extra: Record<string, unknown> = {},
   ) => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    // The answer goes on the wire first: the apiserver is waiting for it, while the metrics and
+    // the log line are ours (formatting and writing the line were ~20 % of busy CPU in a profile
+    // of reviews at the apiserver's pattern). Both still run in this tick, before the client can
+    // read the answer, so a test that reads them after its response sees them.
+    void reply
+      .code(200)
+      .header('content-type', 'application/json')
+      .send(reviewResponse(outcome.response));
     observer.review?.(webhook, outcome, seconds, r.kind, r.operation);
-    if (outcome.decision !== 'skip' || r.dryRun) {
+    // built only when it is written: the name masking is not free
+    if ((outcome.decision !== 'skip' || r.dryRun) && logger.isLevelEnabled('info')) {
       req.log.info(
         {
           webhook,
@@ -229,10 +238,7 @@ export function buildApp(opts: AppOptions): App {
         'admission review',
       );
     }
-    return reply
-      .code(200)
-      .header('content-type', 'application/json')
-      .send(reviewResponse(outcome.response));
+    return reply;
   };
 
   const mutationFailed = (uid: string, mode: Mode): ReviewOutcome => ({

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { createLogger, startServer, type Started } from '../../src/cli/serve.js';
 import { loadSettings, type Settings } from '../../src/settings/settings.js';
 import { readFileSync } from 'node:fs';
+import pino from 'pino';
 
 /** A real server on 127.0.0.1 over HTTPS with its own dev CA, for end-to-end tests. */
 export interface TestServer {
@@ -57,7 +58,10 @@ export function request(
   });
 }
 
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  opts: { logFile?: string } = {},
+): Promise<TestServer> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gra-test-'));
   const settings = loadSettings({
     GRA_PORT: '0',
@@ -66,7 +70,12 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     GRA_LOG_LEVEL: 'silent',
     ...env,
   });
-  const logger = createLogger(settings);
+  // logFile: the log lines into a file, as a container runtime keeps them, instead of this
+  // process's stdout, which tap reads and parses line by line
+  const logger = createLogger(
+    settings,
+    opts.logFile ? pino.destination({ dest: opts.logFile, sync: false }) : undefined,
+  );
   const started = await startServer(settings, logger);
   const ca = readFileSync(path.join(dir, 'ca.crt'), 'utf8');
   const agent = new https.Agent({ keepAlive: true, ca });

@@ -14,6 +14,7 @@ import fc from 'fast-check';
 import { parseAllDocuments } from 'yaml';
 import { Environment, type ParseResult } from '@marcbachmann/cel-js';
 import { isRunnerConfig } from '../../src/config/index.js';
+import { evaluateObject } from '../../src/rules/evaluate.js';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const chartDir = path.join(repo, 'charts/gitlab-runner-admission');
@@ -217,7 +218,6 @@ t.test('runner configs and workloads of other shapes reach the webhook', async (
       'config.template.toml',
       cm({ 'config.template.toml': '[[runners]]\n  [runners.kubernetes]\n' }),
     ],
-    ['[[runners]] under a key without .toml', cm({ config: '[[runners]]\n  token = "x"\n' })],
     ['inline runners array in a .toml key', cm({ 'config.toml': 'runners = [{ token = "x" }]\n' })],
     // gitlab-runner matches keys case-insensitively (Unicode folding) and decodes escapes: only
     // the parser can tell, so every .toml key reaches the webhook (issue 12)
@@ -351,6 +351,9 @@ t.test('ordinary objects never reach the webhook', async (t) => {
       { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'empty' } },
     ],
     ['empty data', cm({})],
+    // the webhook reads *.toml keys only (runnerConfigOf in src/rules/evaluate.ts): sending this
+    // would buy a call that always answers "allowed, not a runner config"
+    ['[[runners]] under a key without .toml', cm({ config: '[[runners]]\n  token = "x"\n' })],
     [
       'application config',
       cm({ 'application.yaml': 'server:\n  port: 8080\n', LOG_LEVEL: 'debug' }),
@@ -530,6 +533,43 @@ t.test(
     t.ok(objects >= 15, `${objects} Kubernetes objects checked`);
   },
 );
+
+t.test(
+  'every ConfigMap the webhook would act on reaches it (configmap.cel reads keys only)',
+  async (t) => {
+    const text = fc.oneof(
+      fc.string(),
+      fc.constantFrom(
+        '[[runners]]\n  token = "GR1348941aaaaaaaaaaaaaaaaaaaa"\n',
+        '[[RUNNERS]]\n  token = "x"\n',
+        '[["\\u0072unners"]]\n  token = "x"\n',
+        'runners = [{ token = "glrt-aaaaaaaaaaaaaaaaaaaa" }]\n',
+        'concurrent = 4\n',
+        '[[runners\n',
+        'worker_processes auto;\n',
+      ),
+    );
+    const key = fc.oneof(
+      fc.string(),
+      fc.constantFrom('config.toml', 'config.template.toml', 'a.TOML', 'config', 'toml', '.toml'),
+    );
+    const data = fc.dictionary(key, text, { maxKeys: 4 });
+    let relevant = 0;
+    fc.assert(
+      fc.property(data, data, fc.boolean(), (d, bin, useBin) => {
+        const o: Obj = cm(d, useBin ? { binaryData: mapValues(bin, b64) } : {});
+        const acted = evaluateObject(o, { kind: 'ConfigMap' }).relevant;
+        if (acted) relevant++;
+        return !acted || reachesValidating(requestFor('ConfigMap'), o);
+      }),
+      { numRuns: 1000 },
+    );
+    t.ok(relevant > 50, `${relevant} of 1000 random ConfigMaps are runner configs, all sent`);
+  },
+);
+
+const mapValues = (m: Record<string, string>, f: (v: string) => string) =>
+  Object.fromEntries(Object.entries(m).map(([k, v]) => [k, f(v)]));
 
 t.test('no object shape the apiserver can send makes a condition fail to evaluate', async (t) => {
   const str = fc.oneof(

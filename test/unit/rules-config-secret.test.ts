@@ -183,3 +183,31 @@ t.test('runner configs in Secrets and binaryData', async (t) => {
   t.equal(evaluateObject(null).relevant, false);
   t.equal(evaluateObject({ kind: 'Service' }).relevant, false);
 });
+
+t.test('isBase64 accepts exactly what the grouped StdEncoding pattern accepts', async (t) => {
+  const fc = (await import('fast-check')).default;
+  const { isBase64 } = await import('../../src/rules/data.js');
+  // the definition: whole groups of 4, the last one padded `xx==` or `xxx=`
+  const grouped = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+  const chars = fc.constantFrom(...'AZaz09+/=-_ \n'.split(''));
+  const text = fc.oneof(
+    fc.string({ unit: chars, maxLength: 24 }),
+    fc.string({ maxLength: 12 }).map((s) => Buffer.from(s).toString('base64')),
+    fc.string({ maxLength: 12 }).map((s) => Buffer.from(s).toString('base64') + '='),
+  );
+  fc.assert(
+    fc.property(text, (s) => isBase64(s) === grouped.test(s)),
+    { numRuns: 5000 },
+  );
+  for (const [s, ok] of [
+    ['', true],
+    ['QUJD', true],
+    ['QUI=', true],
+    ['QQ==', true],
+    ['Q===', false],
+    ['QQ=', false],
+    ['QQ==QQ==', false],
+    ['QU J', false],
+  ] as const)
+    t.equal(isBase64(s), ok, JSON.stringify(s));
+});
