@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fixturesDir, readJson, repoRoot } from '../helpers/fixtures.js';
 import { HOSTILE, padded } from '../helpers/hostile.mjs';
+import { request } from '../helpers/server.js';
 
 /**
  * Issue 14, availability: the hostile objects of test/helpers/hostile.mjs against the real
@@ -99,35 +100,22 @@ t.teardown(() => {
   probeAgent.destroy();
 });
 
-function send(
+async function send(
   agent: https.Agent,
   method: string,
   p: string,
   body?: Buffer,
 ): Promise<{ status: number; json: any; ms: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const req = https.request(
-      url + p,
-      { method, agent, headers: body ? { 'content-type': 'application/json' } : {} },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, json, ms: performance.now() - t0 });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+  const t0 = performance.now();
+  const r = await request(
+    url + p,
+    ca,
+    method,
+    body,
+    body ? { 'content-type': 'application/json' } : {},
+    agent,
+  );
+  return { status: r.status, json: r.json, ms: performance.now() - t0 };
 }
 
 const small = Buffer.from(
