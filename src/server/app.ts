@@ -86,7 +86,7 @@ function uidFromBytes(b: Buffer): string | undefined {
 }
 
 const WHY: Record<string, string> = {
-  time: 'its analysis ran over the per-review budget',
+  time: 'it could not be checked within the per-review time budget',
   deadline: 'it could not be checked before the review deadline',
   memory: 'its analysis ran over the memory budget',
   crashed: 'the worker checking it failed',
@@ -142,6 +142,9 @@ export function buildApp(opts: AppOptions): App {
     workers: settings.analysis.workers,
     analysisMs: settings.analysis.analysisMs,
     memoryMb: settings.analysis.workerMemoryMb,
+    nice: settings.analysis.workerNice,
+    // a review that grew a worker's heap past half its limit leaves it that large for good
+    recycleMb: settings.analysis.workerMemoryMb / 2,
     readSecrets: settings.kube.readSecrets,
     deps,
   });
@@ -300,7 +303,9 @@ export function buildApp(opts: AppOptions): App {
     // read before the bytes are handed to the worker (which detaches them here)
     const bytes = body.bytes.length;
     const uidAtStart = uidFromBytes(body.bytes);
-    const res = await pool.run({ webhook, mode, body: body.bytes, deadline });
+    // fastify starts this clock when the request's headers are in, before the body is read
+    const arrival = Date.now() - reply.elapsedTime;
+    const res = await pool.run({ webhook, mode, body: body.bytes, arrival, deadline });
     if (res.kind === 'done')
       return answer(req, reply, webhook, res.request, res.outcome, started, {
         bytes,

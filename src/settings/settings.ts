@@ -27,8 +27,8 @@ export interface Settings {
   reviewBudgetMs: number;
   /**
    * Bounded cost per review (docs/operations.md "Bounded cost"): bodies up to `inlineBytes` are
-   * checked on the event loop; larger ones on `workers` worker threads, each review cut at
-   * `analysisMs` of work and each worker at `workerMemoryMb` of heap. A cut review gets the answer
+   * checked on the event loop; larger ones on `workers` worker threads, each review cut
+   * `analysisMs` after its request arrived and each worker at `workerMemoryMb` of heap. A cut review gets the answer
    * the webhook's failurePolicy (`failurePolicy`, as the chart sets it) would give, saying why.
    */
   analysis: {
@@ -36,6 +36,8 @@ export interface Settings {
     workers: number;
     analysisMs: number;
     workerMemoryMb: number;
+    /** nice value of the worker threads (0-19): the event loop keeps the CPU when both want it */
+    workerNice: number;
     failurePolicy: 'Fail' | 'Ignore';
   };
   /** slow or idle clients: headers, whole request, keep-alive idle (ms) and open connections */
@@ -64,12 +66,22 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 export class SettingsError extends Error {}
 
-function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min = 0): number {
+function int(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  dflt: number,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return dflt;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min)
-    throw new SettingsError(`${name} must be an integer >= ${min}, got "${raw}"`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new SettingsError(
+      max === Number.MAX_SAFE_INTEGER
+        ? `${name} must be an integer >= ${min}, got "${raw}"`
+        : `${name} must be an integer from ${min} to ${max}, got "${raw}"`,
+    );
   return n;
 }
 
@@ -219,6 +231,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       workers: int(env, 'GRA_REVIEW_WORKERS', 1, 1),
       analysisMs: int(env, 'GRA_ANALYSIS_BUDGET_MS', 200, 10),
       workerMemoryMb: int(env, 'GRA_WORKER_MEMORY_MB', 96, 16),
+      workerNice: int(env, 'GRA_WORKER_NICE', 10, 0, 19),
       failurePolicy: oneOf(env, 'GRA_FAILURE_POLICY', ['Fail', 'Ignore'] as const, 'Fail'),
     },
     connections: {

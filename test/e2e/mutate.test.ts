@@ -72,13 +72,15 @@ t.test(
 
     const dir = await mkdtemp(path.join(os.tmpdir(), 'gra-mutate-'));
     t.teardown(() => rm(dir, { recursive: true, force: true }));
-    // a long budget: under the test's TypeScript loader a worker thread compiles the core first
+    // long budgets: under the test's TypeScript loader a worker thread compiles the core first,
+    // and the analysis budget counts that wait (it runs from the request's arrival)
     const settings = loadSettings({
       GRA_PORT: '0',
       GRA_CERT_DIR: dir,
       GRA_LOG_LEVEL: 'silent',
       GRA_KUBE_LOOKUPS: 'true',
       GRA_REVIEW_BUDGET_MS: '25000',
+      GRA_ANALYSIS_BUDGET_MS: '20000',
     });
     const logger = createLogger(settings);
     const dev = await ensureDevCerts(dir);

@@ -125,6 +125,8 @@ t.test('every other variable is checked at start with one line naming it', async
     ],
     [{ GRA_MUTATING_WEBHOOK_NAME: '-x' }, /^GRA_MUTATING_WEBHOOK_NAME /],
     [{ GRA_SHUTDOWN_GRACE_MS: 'soon' }, /^GRA_SHUTDOWN_GRACE_MS /],
+    [{ GRA_WORKER_NICE: '20' }, /^GRA_WORKER_NICE must be an integer from 0 to 19, got "20"$/],
+    [{ GRA_WORKER_NICE: '-5' }, /^GRA_WORKER_NICE must be an integer from 0 to 19, got "-5"$/],
   ];
   for (const [env, re] of cases) t.match(refusal(env), re, String(Object.keys(env)[0]));
   t.equal(
