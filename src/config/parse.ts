@@ -1,7 +1,7 @@
 import TOML from '@iarna/toml';
 import { CONFIG_SCHEMA, lookupKey, nearestKey, type TableSchema } from './known-keys.js';
 import { foldKey, keysForField } from './fold.js';
-import { pathKey, scanKeyLines, type KeyLines, type PathSeg } from './scan.js';
+import { lineAt, lineOf, rawAt, scanKeyLines, type KeyLines, type PathSeg } from './scan.js';
 import type {
   LoadProblem,
   ParsedRunnerConfig,
@@ -99,15 +99,6 @@ function tomlError(err: unknown): TomlError {
 function keyText(k: string): string {
   const cut = k.length > 64 ? `${k.slice(0, 63)}…` : k;
   return /^[A-Za-z0-9_-]+$/.test(cut) ? cut : JSON.stringify(cut);
-}
-
-/** The line of `segs`, or of its nearest recorded ancestor. */
-function lineOf(kl: KeyLines, segs: readonly PathSeg[]): number {
-  for (let len = segs.length; len > 0; len--) {
-    const l = kl.lines.get(pathKey(segs.slice(0, len)));
-    if (l !== undefined) return l;
-  }
-  return 1;
 }
 
 interface Walk {
@@ -230,7 +221,7 @@ function runnerEntries(
   w: Walk,
 ): RunnerEntry[] {
   const base: PathSeg[] = [runnersKey, at];
-  const entry: RunnerEntry = { index, line: kl.lines.get(pathKey(base)) ?? lineOf(kl, base) };
+  const entry: RunnerEntry = { index, line: lineOf(kl, base) };
   for (const tag of STRING_FIELDS) {
     for (const k of keysForField(r, tag)) {
       const v = r[k];
@@ -252,7 +243,7 @@ function runnerEntries(
   const expKey = fieldName(r, 'token_expires_at');
   if (expKey !== undefined) {
     const v = r[expKey];
-    const rawText = kl.raw.get(pathKey([...base, expKey]));
+    const rawText = rawAt(kl, [...base, expKey]);
     if (typeof v === 'string') entry.tokenExpiresAt = v;
     else if (rawText !== undefined && rawText !== '') entry.tokenExpiresAt = rawText;
     else if (v instanceof Date) entry.tokenExpiresAt = v.toISOString();
@@ -268,7 +259,7 @@ function runnerEntries(
     const e: RunnerEntry = { ...entry };
     const v = r[k];
     if (typeof v === 'string') e.token = v;
-    const l = kl.lines.get(pathKey([...base, k]));
+    const l = lineAt(kl, [...base, k]);
     if (l !== undefined) e.tokenLine = l;
     if (tokenKeys.length > 1) e.ambiguousToken = true;
     return e;
