@@ -121,18 +121,28 @@ function checkTable(
   runnerIndex: number | undefined,
 ): void {
   const keys = Object.keys(t);
-  const found = keys.map((key) => lookupKey(schema, key));
+  const found: ReturnType<typeof lookupKey>[] = [];
+  // distinct keys that fold to themselves cannot fold to one field: only a table with a key
+  // that folding changes can have two keys for one field
+  let folded = false;
+  for (const key of keys) {
+    const f = foldKey(key);
+    if (f !== key) folded = true;
+    found.push(schema.byLower.get(f));
+  }
   // two keys of one table that decode into one field: Go's map order picks the winner per start.
   // Rare, so the grouping is only built when a field name repeats.
-  const seen = new Set<string>();
   let repeated = false;
-  for (const f of found) {
-    if (f === undefined) continue;
-    if (seen.has(f.name)) {
-      repeated = true;
-      break;
+  if (folded) {
+    const seen = new Set<string>();
+    for (const f of found) {
+      if (f === undefined) continue;
+      if (seen.has(f.name)) {
+        repeated = true;
+        break;
+      }
+      seen.add(f.name);
     }
-    seen.add(f.name);
   }
   if (repeated) {
     const byField = new Map<string, string[]>();

@@ -24,6 +24,11 @@ interface Node {
   readonly depth: number;
   /** raw source text of a bare scalar value (numbers, booleans, datetimes), the last one written */
   raw: string | undefined;
+  /** the first few keyed children, in order; most tables have a handful of keys, and a short list
+   * searched with === is cheaper than a Map that hashes every new key */
+  names: string[] | undefined;
+  kids: Node[] | undefined;
+  /** every keyed child, once there are more than SMALL (so a huge table stays linear) */
   keys: Map<string, Node> | undefined;
   elems: Node[] | undefined;
   /** for an array of tables: how many `[[…]]` elements were seen so far */
@@ -34,6 +39,8 @@ const newNode = (depth: number, line: number): Node => ({
   line,
   depth,
   raw: undefined,
+  names: undefined,
+  kids: undefined,
   keys: undefined,
   elems: undefined,
   aot: 0,
@@ -43,9 +50,42 @@ export interface KeyLines {
   readonly root: Node;
 }
 
+const SMALL = 8;
+
+function keyed(p: Node, seg: string): Node | undefined {
+  if (p.keys !== undefined) return p.keys.get(seg);
+  const names = p.names;
+  if (names === undefined) return undefined;
+  for (let j = 0; j < names.length; j++) if (names[j] === seg) return p.kids![j];
+  return undefined;
+}
+
+function addKeyed(p: Node, seg: string, c: Node): void {
+  if (p.keys !== undefined) {
+    p.keys.set(seg, c);
+    return;
+  }
+  if (p.names === undefined) {
+    p.names = [seg];
+    p.kids = [c];
+    return;
+  }
+  if (p.names.length < SMALL) {
+    p.names.push(seg);
+    p.kids!.push(c);
+    return;
+  }
+  const keys = new Map<string, Node>();
+  for (let j = 0; j < p.names.length; j++) keys.set(p.names[j]!, p.kids![j]!);
+  keys.set(seg, c);
+  p.keys = keys;
+  p.names = undefined;
+  p.kids = undefined;
+}
+
 /** The child `seg` of `p`, or undefined when it was never recorded. */
 function find(p: Node, seg: PathSeg): Node | undefined {
-  return typeof seg === 'number' ? p.elems?.[seg] : p.keys?.get(seg);
+  return typeof seg === 'number' ? p.elems?.[seg] : keyed(p, seg);
 }
 
 /** 1-based line where exactly `segs` first appears, when it was recorded. */
@@ -121,9 +161,8 @@ export function scanKeyLines(src: string): KeyLines {
       c = elems[seg];
       if (c === undefined) elems[seg] = c = newNode(depth + 1, ln);
     } else {
-      const keys = (p.keys ??= new Map());
-      c = keys.get(seg);
-      if (c === undefined) keys.set(seg, (c = newNode(depth + 1, ln)));
+      c = keyed(p, seg);
+      if (c === undefined) addKeyed(p, seg, (c = newNode(depth + 1, ln)));
     }
     if (c.line === 0) c.line = ln;
     return c;
