@@ -126,9 +126,16 @@ function checkTable(
   // that folding changes can have two keys for one field
   let folded = false;
   for (const key of keys) {
-    const f = foldKey(key);
-    if (f !== key) folded = true;
-    found.push(schema.byLower.get(f));
+    // a key found as it is is lower-case ASCII already: no need to fold it
+    let f = schema.byLower.get(key);
+    if (f === undefined) {
+      const k = foldKey(key);
+      if (k !== key) {
+        folded = true;
+        f = schema.byLower.get(k);
+      }
+    }
+    found.push(f);
   }
   // two keys of one table that decode into one field: Go's map order picks the winner per start.
   // Rare, so the grouping is only built when a field name repeats.
