@@ -21,7 +21,6 @@ const MAX_DEPTH = 48;
 interface Node {
   /** 1-based line where the path first appears; 0 for a path only passed through */
   line: number;
-  readonly depth: number;
   /** raw source text of a bare scalar value (numbers, booleans, datetimes), the last one written */
   raw: string | undefined;
   /** the first few keyed children, in order; most tables have a handful of keys, and a short list
@@ -35,9 +34,8 @@ interface Node {
   aot: number;
 }
 
-const newNode = (depth: number, line: number): Node => ({
+const newNode = (line: number): Node => ({
   line,
-  depth,
   raw: undefined,
   names: undefined,
   kids: undefined,
@@ -141,7 +139,7 @@ interface Frame {
 }
 
 export function scanKeyLines(src: string): KeyLines {
-  const root = newNode(0, 0);
+  const root = newNode(0);
   const stack: Frame[] = [];
   const n = src.length;
   let i = 0;
@@ -159,10 +157,10 @@ export function scanKeyLines(src: string): KeyLines {
     if (typeof seg === 'number') {
       const elems = (p.elems ??= []);
       c = elems[seg];
-      if (c === undefined) elems[seg] = c = newNode(depth + 1, ln);
+      if (c === undefined) elems[seg] = c = newNode(ln);
     } else {
       c = keyed(p, seg);
-      if (c === undefined) addKeyed(p, seg, (c = newNode(depth + 1, ln)));
+      if (c === undefined) addKeyed(p, seg, (c = newNode(ln)));
     }
     if (c.line === 0) c.line = ln;
     return c;
