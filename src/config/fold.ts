@@ -7,8 +7,15 @@
  * "EqualFold(key, tag)" is "foldKey(key) === tag" for a lower-case ASCII tag.
  */
 export function foldKey(key: string): string {
-  let out = '';
-  for (let i = 0; i < key.length; i++) {
+  // almost every key is already folded: return it as is rather than build a copy per character
+  let i = 0;
+  for (; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a) || c === 0x017f || c === 0x212a) break;
+  }
+  if (i === key.length) return key;
+  let out = key.slice(0, i);
+  for (; i < key.length; i++) {
     const c = key.charCodeAt(i);
     if (c >= 0x41 && c <= 0x5a) out += String.fromCharCode(c + 0x20);
     else if (c === 0x017f) out += 's';

@@ -1,7 +1,7 @@
 import TOML from '@iarna/toml';
 import { CONFIG_SCHEMA, lookupKey, nearestKey, type TableSchema } from './known-keys.js';
 import { foldKey, keysForField } from './fold.js';
-import { pathKey, scanKeyLines, type KeyLines, type PathSeg } from './scan.js';
+import { lineAt, lineOf, rawAt, scanKeyLines, type KeyLines, type PathSeg } from './scan.js';
 import type {
   LoadProblem,
   ParsedRunnerConfig,
@@ -59,12 +59,6 @@ const isTable = (v: unknown): v is Table =>
 
 const own = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
-/** The key gitlab-runner decodes into field `tag`: the exact one, else one that folds to it. */
-function fieldName(t: Table, tag: string): string | undefined {
-  if (own(t, tag)) return tag;
-  return keysForField(t, tag)[0];
-}
-
 const MAX_MESSAGE = 200;
 
 /**
@@ -101,15 +95,6 @@ function keyText(k: string): string {
   return /^[A-Za-z0-9_-]+$/.test(cut) ? cut : JSON.stringify(cut);
 }
 
-/** The line of `segs`, or of its nearest recorded ancestor. */
-function lineOf(kl: KeyLines, segs: readonly PathSeg[]): number {
-  for (let len = segs.length; len > 0; len--) {
-    const l = kl.lines.get(pathKey(segs.slice(0, len)));
-    if (l !== undefined) return l;
-  }
-  return 1;
-}
-
 interface Walk {
   readonly kl: KeyLines;
   readonly out: UnknownKey[];
@@ -135,31 +120,69 @@ function checkTable(
   ancestors: readonly { schema: TableSchema; display: string }[],
   runnerIndex: number | undefined,
 ): void {
-  // two keys of one table that decode into one field: Go's map order picks the winner per start
-  const byField = new Map<string, string[]>();
-  for (const key of Object.keys(t)) {
-    const found = lookupKey(schema, key);
-    if (found === undefined) continue;
-    const same = byField.get(found.name);
-    if (same === undefined) byField.set(found.name, [key]);
-    else same.push(key);
+  const keys = Object.keys(t);
+  const found: ReturnType<typeof lookupKey>[] = [];
+  // distinct keys that fold to themselves cannot fold to one field: only a table with a key
+  // that folding changes can have two keys for one field
+  let folded = false;
+  for (const key of keys) {
+    // a key found as it is is lower-case ASCII already: no need to fold it
+    let f = schema.byLower.get(key);
+    if (f === undefined) {
+      const k = foldKey(key);
+      if (k !== key) {
+        folded = true;
+        f = schema.byLower.get(k);
+      }
+    }
+    found.push(f);
   }
-  for (const [name, keys] of byField) {
-    if (keys.length < 2) continue;
-    const lines = keys.map((k) => lineOf(w.kl, [...segs, k])).sort((a, b) => a - b);
-    const where = display === '' ? ' at the top level' : ` in \`${display}\``;
-    addProblem(w, {
-      kind: 'ambiguous',
-      reason: `${keys.map((k) => `\`${keyText(k)}\``).join(' and ')}${where} ${keys.length === 2 ? 'both' : 'all'} name the setting \`${name}\` (gitlab-runner matches keys case-insensitively), and which one it uses changes from start to start`,
-      line: lines[0]!,
-      lines,
+  // two keys of one table that decode into one field: Go's map order picks the winner per start.
+  // Rare, so the grouping is only built when a field name repeats.
+  let repeated = false;
+  if (folded) {
+    const seen = new Set<string>();
+    for (const f of found) {
+      if (f === undefined) continue;
+      if (seen.has(f.name)) {
+        repeated = true;
+        break;
+      }
+      seen.add(f.name);
+    }
+  }
+  if (repeated) {
+    const byField = new Map<string, string[]>();
+    keys.forEach((key, idx) => {
+      const f = found[idx];
+      if (f === undefined) return;
+      const same = byField.get(f.name);
+      if (same === undefined) byField.set(f.name, [key]);
+      else same.push(key);
     });
+    for (const [name, same] of byField) {
+      if (same.length < 2) continue;
+      const lines = same.map((k) => lineOf(w.kl, [...segs, k])).sort((a, b) => a - b);
+      const where = display === '' ? ' at the top level' : ` in \`${display}\``;
+      addProblem(w, {
+        kind: 'ambiguous',
+        reason: `${same.map((k) => `\`${keyText(k)}\``).join(' and ')}${where} ${same.length === 2 ? 'both' : 'all'} name the setting \`${name}\` (gitlab-runner matches keys case-insensitively), and which one it uses changes from start to start`,
+        line: lines[0]!,
+        lines,
+      });
+    }
   }
-  for (const key of Object.keys(t)) {
-    const found = lookupKey(schema, key);
+  // the same for every sub-table of this one; built on the first descent
+  let nextAncestors: { schema: TableSchema; display: string }[] | undefined;
+  for (let idx = 0; idx < keys.length; idx++) {
+    const key = keys[idx]!;
+    const f = found[idx];
+    // a known scalar (most keys): nothing to report, nothing to build
+    const sub = f?.kind;
+    if (typeof sub === 'string') continue;
     const keySegs = [...segs, key];
     const keyDisplay = display === '' ? keyText(key) : `${display}.${keyText(key)}`;
-    if (found === undefined) {
+    if (f === undefined || sub === undefined) {
       if (w.out.length >= MAX_UNKNOWN_KEYS) {
         w.truncated = true;
         return;
@@ -182,26 +205,26 @@ function checkTable(
       w.out.push(uk);
       continue;
     }
-    if (typeof found.kind === 'string') continue;
     const v = t[key];
-    const nextAncestors = [...ancestors, { schema, display }];
+    nextAncestors ??= [...ancestors, { schema, display }];
     if (isTable(v)) {
-      checkTable(w, v, found.kind, keySegs, keyDisplay, nextAncestors, runnerIndex);
+      checkTable(w, v, sub, keySegs, keyDisplay, nextAncestors, runnerIndex);
     } else if (Array.isArray(v)) {
-      const isRunners = schema === CONFIG_SCHEMA && found.name === 'runners';
-      v.forEach((el, idx) => {
-        if (isTable(el)) {
+      const isRunners = schema === CONFIG_SCHEMA && f.name === 'runners';
+      for (let el = 0; el < v.length; el++) {
+        const item: unknown = v[el];
+        if (isTable(item)) {
           checkTable(
             w,
-            el,
-            found.kind as TableSchema,
-            [...keySegs, idx],
+            item,
+            sub,
+            [...keySegs, el],
             keyDisplay,
             nextAncestors,
-            isRunners ? idx : runnerIndex,
+            isRunners ? el : runnerIndex,
           );
         }
-      });
+      }
     }
     if (w.truncated) return;
   }
@@ -221,6 +244,9 @@ function typeName(v: unknown): string {
       : `a ${typeof v}`;
 }
 
+/** The [[runners]] fields a runner entry is built from. */
+const RUNNER_TAGS = new Set<string>([...STRING_FIELDS, 'token_expires_at']);
+
 function runnerEntries(
   r: Table,
   at: number,
@@ -229,10 +255,23 @@ function runnerEntries(
   kl: KeyLines,
   w: Walk,
 ): RunnerEntry[] {
+  // keysForField for every tag at once: one pass, one fold per key (same order as Object.keys)
+  const byTag = new Map<string, string[]>();
+  for (const k of Object.keys(r)) {
+    const f = foldKey(k);
+    if (!RUNNER_TAGS.has(f)) continue;
+    const same = byTag.get(f);
+    if (same === undefined) byTag.set(f, [k]);
+    else same.push(k);
+  }
+  const keysOf = (tag: string): string[] => byTag.get(tag) ?? [];
+  /** the key gitlab-runner decodes into `tag`: the exact one, else one that folds to it */
+  const field = (tag: string): string | undefined => (own(r, tag) ? tag : keysOf(tag)[0]);
+
   const base: PathSeg[] = [runnersKey, at];
-  const entry: RunnerEntry = { index, line: kl.lines.get(pathKey(base)) ?? lineOf(kl, base) };
+  const entry: RunnerEntry = { index, line: lineOf(kl, base) };
   for (const tag of STRING_FIELDS) {
-    for (const k of keysForField(r, tag)) {
+    for (const k of keysOf(tag)) {
       const v = r[k];
       if (typeof v === 'string') continue;
       addProblem(w, {
@@ -242,17 +281,17 @@ function runnerEntries(
       });
     }
   }
-  const name = stringAt(r, fieldName(r, 'name'));
+  const name = stringAt(r, field('name'));
   if (name !== undefined) entry.name = name;
-  const url = stringAt(r, fieldName(r, 'url'));
+  const url = stringAt(r, field('url'));
   if (url !== undefined) entry.url = url;
-  const executor = stringAt(r, fieldName(r, 'executor'));
+  const executor = stringAt(r, field('executor'));
   if (executor !== undefined) entry.executor = executor;
 
-  const expKey = fieldName(r, 'token_expires_at');
+  const expKey = field('token_expires_at');
   if (expKey !== undefined) {
     const v = r[expKey];
-    const rawText = kl.raw.get(pathKey([...base, expKey]));
+    const rawText = rawAt(kl, [...base, expKey]);
     if (typeof v === 'string') entry.tokenExpiresAt = v;
     else if (rawText !== undefined && rawText !== '') entry.tokenExpiresAt = rawText;
     else if (v instanceof Date) entry.tokenExpiresAt = v.toISOString();
@@ -260,15 +299,13 @@ function runnerEntries(
   }
 
   // exact key first, as BurntSushi matches; with several candidates each is a token the runner may use
-  const tokenKeys = keysForField(r, 'token').sort((a, b) =>
-    a === 'token' ? -1 : b === 'token' ? 1 : 0,
-  );
+  const tokenKeys = keysOf('token').sort((a, b) => (a === 'token' ? -1 : b === 'token' ? 1 : 0));
   if (tokenKeys.length === 0) return [entry];
   return tokenKeys.map((k) => {
     const e: RunnerEntry = { ...entry };
     const v = r[k];
     if (typeof v === 'string') e.token = v;
-    const l = kl.lines.get(pathKey([...base, k]));
+    const l = lineAt(kl, [...base, k]);
     if (l !== undefined) e.tokenLine = l;
     if (tokenKeys.length > 1) e.ambiguousToken = true;
     return e;

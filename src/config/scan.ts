@@ -4,45 +4,112 @@
  * appears. It is only run on text the parser has accepted, but it must still never throw and never
  * loop: every iteration consumes at least one character, and nesting is an explicit stack.
  *
- * Paths are encoded as strings by `pathKey` so that the parsed document can be correlated with
- * them: `runners[1].docker.image` ⇒ pathKey(['runners', 1, 'docker', 'image']).
+ * Paths are kept as a tree of nodes, one per key or array element, so that the parsed document
+ * can be correlated with them segment by segment: `runners[1].docker.image` is
+ * lineOf(kl, ['runners', 1, 'docker', 'image']). A tree rather than a map of joined path strings:
+ * joining and hashing the whole path for every key was most of this pass's cost, and a joined
+ * string cannot tell the segments of a quoted key holding the separator from real ones.
  */
 
 export type PathSeg = string | number;
-
-const SEP = '\u0000';
 
 /** Paths deeper than this are not recorded; no config.toml key we check is nearly this deep, and it
  * keeps hostile inputs (100k-segment dotted keys, 50k nested arrays) linear. */
 const MAX_DEPTH = 48;
 
-interface P {
-  /** encoded path, or null when deeper than MAX_DEPTH */
-  readonly key: string | null;
-  readonly depth: number;
+/** One recorded key, table header or array element. */
+interface Node {
+  /** 1-based line where the path first appears; 0 for a path only passed through */
+  line: number;
+  /** raw source text of a bare scalar value (numbers, booleans, datetimes), the last one written */
+  raw: string | undefined;
+  /** the first few keyed children, in order; most tables have a handful of keys, and a short list
+   * searched with === is cheaper than a Map that hashes every new key */
+  names: string[] | undefined;
+  kids: Node[] | undefined;
+  /** every keyed child, once there are more than SMALL (so a huge table stays linear) */
+  keys: Map<string, Node> | undefined;
+  elems: Node[] | undefined;
+  /** for an array of tables: how many `[[…]]` elements were seen so far */
+  aot: number;
 }
 
-const ROOT: P = { key: '', depth: 0 };
-
-function child(p: P, seg: PathSeg): P {
-  if (p.key === null || p.depth >= MAX_DEPTH) return { key: null, depth: p.depth + 1 };
-  return {
-    key: p.key + SEP + (typeof seg === 'number' ? '#' + seg : '.' + seg),
-    depth: p.depth + 1,
-  };
-}
-
-export function pathKey(segs: readonly PathSeg[]): string {
-  let k = '';
-  for (const s of segs) k += SEP + (typeof s === 'number' ? '#' + s : '.' + s);
-  return k;
-}
+const newNode = (line: number): Node => ({
+  line,
+  raw: undefined,
+  names: undefined,
+  kids: undefined,
+  keys: undefined,
+  elems: undefined,
+  aot: 0,
+});
 
 export interface KeyLines {
-  /** pathKey → 1-based line where the key (or table header, or array element) first appears */
-  readonly lines: ReadonlyMap<string, number>;
-  /** pathKey → raw source text of a bare scalar value (numbers, booleans, datetimes) */
-  readonly raw: ReadonlyMap<string, string>;
+  readonly root: Node;
+}
+
+const SMALL = 8;
+
+function keyed(p: Node, seg: string): Node | undefined {
+  if (p.keys !== undefined) return p.keys.get(seg);
+  const names = p.names;
+  if (names === undefined) return undefined;
+  for (let j = 0; j < names.length; j++) if (names[j] === seg) return p.kids![j];
+  return undefined;
+}
+
+function addKeyed(p: Node, seg: string, c: Node): void {
+  if (p.keys !== undefined) {
+    p.keys.set(seg, c);
+    return;
+  }
+  if (p.names === undefined) {
+    p.names = [seg];
+    p.kids = [c];
+    return;
+  }
+  if (p.names.length < SMALL) {
+    p.names.push(seg);
+    p.kids!.push(c);
+    return;
+  }
+  const keys = new Map<string, Node>();
+  for (let j = 0; j < p.names.length; j++) keys.set(p.names[j]!, p.kids![j]!);
+  keys.set(seg, c);
+  p.keys = keys;
+  p.names = undefined;
+  p.kids = undefined;
+}
+
+/** The child `seg` of `p`, or undefined when it was never recorded. */
+function find(p: Node, seg: PathSeg): Node | undefined {
+  return typeof seg === 'number' ? p.elems?.[seg] : keyed(p, seg);
+}
+
+/** 1-based line where exactly `segs` first appears, when it was recorded. */
+export function lineAt(kl: KeyLines, segs: readonly PathSeg[]): number | undefined {
+  let p: Node | undefined = kl.root;
+  for (let j = 0; j < segs.length && p !== undefined; j++) p = find(p, segs[j]!);
+  return p === undefined || p.line === 0 ? undefined : p.line;
+}
+
+/** The line of `segs`, or of its nearest recorded ancestor; 1 when none is. */
+export function lineOf(kl: KeyLines, segs: readonly PathSeg[]): number {
+  let p: Node | undefined = kl.root;
+  let line = 1;
+  for (let j = 0; j < segs.length; j++) {
+    p = find(p, segs[j]!);
+    if (p === undefined) break;
+    if (p.line !== 0) line = p.line;
+  }
+  return line;
+}
+
+/** Raw source text of the bare scalar at exactly `segs`. */
+export function rawAt(kl: KeyLines, segs: readonly PathSeg[]): string | undefined {
+  let p: Node | undefined = kl.root;
+  for (let j = 0; j < segs.length && p !== undefined; j++) p = find(p, segs[j]!);
+  return p?.raw;
 }
 
 const isBare = (c: number): boolean =>
@@ -63,29 +130,40 @@ const ESCAPES: Record<string, string> = {
   '\\': '\\',
 };
 
-interface ArrayFrame {
-  readonly kind: 'array';
-  readonly p: P;
+interface Frame {
+  readonly array: boolean;
+  /** null when deeper than MAX_DEPTH */
+  readonly p: Node | null;
+  readonly depth: number;
   count: number;
-}
-interface InlineFrame {
-  readonly kind: 'inline';
-  readonly p: P;
 }
 
 export function scanKeyLines(src: string): KeyLines {
-  const lines = new Map<string, number>();
-  const raw = new Map<string, string>();
-  /** array-of-tables path → number of elements seen so far */
-  const aot = new Map<string, number>();
-  const stack: (ArrayFrame | InlineFrame)[] = [];
+  const root = newNode(0);
+  const stack: Frame[] = [];
   const n = src.length;
   let i = 0;
   let line = 1;
-  let table: P = ROOT;
+  let table: Node | null = root;
+  let tableDepth = 0;
 
-  const rec = (p: P, ln: number): void => {
-    if (p.key !== null && !lines.has(p.key)) lines.set(p.key, ln);
+  /**
+   * The child `seg` of `p` (depth `depth` + 1), recorded at line `ln` when it first appears
+   * (`ln` 0: only passed through); null past MAX_DEPTH.
+   */
+  const child = (p: Node | null, depth: number, seg: PathSeg, ln: number): Node | null => {
+    if (p === null || depth >= MAX_DEPTH) return null;
+    let c: Node | undefined;
+    if (typeof seg === 'number') {
+      const elems = (p.elems ??= []);
+      c = elems[seg];
+      if (c === undefined) elems[seg] = c = newNode(ln);
+    } else {
+      c = keyed(p, seg);
+      if (c === undefined) addKeyed(p, seg, (c = newNode(ln)));
+    }
+    if (c.line === 0) c.line = ln;
+    return c;
   };
 
   const skipWs = (): void => {
@@ -120,15 +198,27 @@ export function scanKeyLines(src: string): KeyLines {
 
   /** single-line basic string starting at `"`; returns the decoded value when `decode` */
   const basicString = (decode: boolean): string => {
-    i++;
-    let out = '';
+    const start = ++i;
+    // most strings have no escape: one slice instead of a string built per character
+    while (i < n) {
+      const c = src.charCodeAt(i);
+      if (c === 0x22) {
+        const v = decode ? src.slice(start, i) : '';
+        i++;
+        return v;
+      }
+      if (c === 0x0a) return decode ? src.slice(start, i) : ''; // unterminated: leave the newline to the caller
+      if (c === 0x5c) break;
+      i++;
+    }
+    let out = decode ? src.slice(start, i) : '';
     while (i < n) {
       const ch = src[i]!;
       if (ch === '"') {
         i++;
         break;
       }
-      if (ch === '\n') break; // unterminated: leave the newline to the caller
+      if (ch === '\n') break;
       if (ch === '\\' && i + 1 < n) {
         const e = src[i + 1]!;
         if (decode) {
@@ -158,123 +248,135 @@ export function scanKeyLines(src: string): KeyLines {
 
   const literalString = (decode: boolean): string => {
     const start = ++i;
-    while (i < n && src[i] !== "'" && src[i] !== '\n') i++;
+    while (i < n) {
+      const c = src.charCodeAt(i);
+      if (c === 0x27 || c === 0x0a) break;
+      i++;
+    }
     const v = decode ? src.slice(start, i) : '';
-    if (src[i] === "'") i++;
+    if (src.charCodeAt(i) === 0x27) i++;
     return v;
   };
 
-  const multiline = (quote: '"' | "'"): void => {
-    const delim = quote.repeat(3);
+  const multiline = (quote: number): void => {
     i += 3;
     while (i < n) {
-      const c = src[i]!;
-      if (c === '\\' && quote === '"') {
+      const c = src.charCodeAt(i);
+      if (c === 0x5c && quote === 0x22) {
         i++;
-        if (i < n && src[i] !== '\n') i++;
+        if (i < n && src.charCodeAt(i) !== 0x0a) i++;
         continue;
       }
-      if (c === quote && src.startsWith(delim, i)) {
+      if (c === quote && src.charCodeAt(i + 1) === quote && src.charCodeAt(i + 2) === quote) {
         i += 3;
         // up to two quotes right before the closing delimiter belong to the content
-        for (let extra = 0; extra < 2 && src[i] === quote; extra++) i++;
+        for (let extra = 0; extra < 2 && src.charCodeAt(i) === quote; extra++) i++;
         return;
       }
-      if (c === '\n') line++;
+      if (c === 0x0a) line++;
       i++;
     }
   };
 
-  const readKey = (): string[] => {
-    const segs: string[] = [];
-    for (;;) {
-      skipWs();
-      if (i >= n) return segs;
-      const c = src[i]!;
-      if (c === '"') segs.push(basicString(true));
-      else if (c === "'") segs.push(literalString(true));
-      else {
-        const start = i;
-        while (i < n && isBare(src.charCodeAt(i))) i++;
-        if (i === start) return segs;
-        segs.push(src.slice(start, i));
-      }
-      skipWs();
-      if (src[i] === '.') {
-        i++;
-        continue;
-      }
-      return segs;
+  /** one key segment at i (after whitespace); undefined when there is none */
+  const readSeg = (): string | undefined => {
+    skipWs();
+    if (i >= n) return undefined;
+    const c = src.charCodeAt(i);
+    if (c === 0x22) return basicString(true);
+    if (c === 0x27) return literalString(true);
+    const start = i;
+    while (i < n && isBare(src.charCodeAt(i))) i++;
+    return i === start ? undefined : src.slice(start, i);
+  };
+  /** after a segment: true (and past the dot) when another one follows */
+  const dotFollows = (): boolean => {
+    skipWs();
+    if (src.charCodeAt(i) === 0x2e) {
+      i++;
+      return true;
     }
+    return false;
   };
 
   /** consume one value starting at i; containers push a frame and return */
-  const startValue = (p: P): void => {
+  const startValue = (p: Node | null, depth: number): void => {
     skipWs();
     if (i >= n) return;
-    const c = src[i]!;
-    if (c === '"') {
-      if (src.startsWith('"""', i)) multiline('"');
+    const c = src.charCodeAt(i);
+    if (c === 0x22) {
+      if (src.charCodeAt(i + 1) === 0x22 && src.charCodeAt(i + 2) === 0x22) multiline(c);
       else basicString(false);
-    } else if (c === "'") {
-      if (src.startsWith("'''", i)) multiline("'");
+    } else if (c === 0x27) {
+      if (src.charCodeAt(i + 1) === 0x27 && src.charCodeAt(i + 2) === 0x27) multiline(c);
       else literalString(false);
-    } else if (c === '[') {
+    } else if (c === 0x5b) {
       i++;
-      stack.push({ kind: 'array', p, count: 0 });
-    } else if (c === '{') {
+      stack.push({ array: true, p, depth, count: 0 });
+    } else if (c === 0x7b) {
       i++;
-      stack.push({ kind: 'inline', p });
+      stack.push({ array: false, p, depth, count: 0 });
     } else {
       const start = i;
       while (i < n) {
-        const d = src[i]!;
-        if (d === ',' || d === ']' || d === '}' || d === '#' || d === '\n') break;
+        const d = src.charCodeAt(i);
+        // , ] } # \n
+        if (d === 0x2c || d === 0x5d || d === 0x7d || d === 0x23 || d === 0x0a) break;
         i++;
       }
-      if (p.key !== null) raw.set(p.key, src.slice(start, i).trim());
+      if (p !== null) p.raw = src.slice(start, i).trim();
     }
   };
 
-  const keyValue = (base: P): void => {
+  const keyValue = (base: Node | null, baseDepth: number): void => {
     const ln = line;
-    const segs = readKey();
-    if (segs.length === 0) return;
+    let seg = readSeg();
+    if (seg === undefined) return;
     let p = base;
-    for (const s of segs) {
-      p = child(p, s);
-      rec(p, ln);
+    let depth = baseDepth;
+    for (;;) {
+      p = child(p, depth, seg, ln);
+      depth++;
+      if (!dotFollows()) break;
+      seg = readSeg();
+      if (seg === undefined) break;
     }
     skipWs();
-    if (src[i] !== '=') return;
+    if (src.charCodeAt(i) !== 0x3d) return;
     i++;
-    startValue(p);
+    startValue(p, depth);
   };
 
   const header = (): void => {
     const ln = line;
     i++;
-    const isArray = src[i] === '[';
+    const isArray = src.charCodeAt(i) === 0x5b;
     if (isArray) i++;
-    const segs = readKey();
-    if (segs.length > 0) {
-      let p = ROOT;
-      for (let j = 0; j < segs.length; j++) {
-        p = child(p, segs[j]!);
-        rec(p, ln);
+    let seg = readSeg();
+    if (seg !== undefined) {
+      let p: Node | null = root;
+      let depth = 0;
+      for (;;) {
+        p = child(p, depth, seg, ln);
+        depth++;
+        if (!dotFollows()) break;
+        const next = readSeg();
+        if (next === undefined) break;
         // `[runners.docker]` after `[[runners]]` means the last runners element
-        if (j < segs.length - 1 && p.key !== null) {
-          const count = aot.get(p.key);
-          if (count !== undefined) p = child(p, count - 1);
+        if (p !== null && p.aot > 0) {
+          p = child(p, depth, p.aot - 1, 0);
+          depth++;
         }
+        seg = next;
       }
       if (isArray) {
-        const count = p.key === null ? 0 : (aot.get(p.key) ?? 0);
-        if (p.key !== null) aot.set(p.key, count + 1);
-        p = child(p, count);
-        rec(p, ln);
+        const count = p === null ? 0 : p.aot;
+        if (p !== null) p.aot = count + 1;
+        p = child(p, depth, count, ln);
+        depth++;
       }
       table = p;
+      tableDepth = depth;
     }
     skipToEol();
   };
@@ -286,34 +388,33 @@ export function scanKeyLines(src: string): KeyLines {
     if (top === undefined) {
       skipWsNlComments();
       if (i >= n) break;
-      if (src[i] === '[') header();
+      if (src.charCodeAt(i) === 0x5b) header();
       else {
-        keyValue(table);
+        keyValue(table, tableDepth);
         if (stack.length === 0) skipToEol();
       }
     } else {
       skipWsNlComments();
       if (i >= n) break;
-      const c = src[i]!;
-      if (c === ',') i++;
-      else if ((top.kind === 'array' && c === ']') || (top.kind === 'inline' && c === '}')) {
+      const c = src.charCodeAt(i);
+      if (c === 0x2c) i++;
+      else if (top.array ? c === 0x5d : c === 0x7d) {
         i++;
         stack.pop();
         if (stack.length === 0) skipToEol();
-      } else if (top.kind === 'array') {
-        const p = child(top.p, top.count++);
-        rec(p, line);
-        startValue(p);
+      } else if (top.array) {
+        const p = child(top.p, top.depth, top.count++, line);
+        startValue(p, top.depth + 1);
       } else {
-        keyValue(top.p);
+        keyValue(top.p, top.depth);
       }
     }
     // progress guarantee for input the scanner does not understand
     if (i === before && stack.length === depth) {
-      if (src[i] === '\n') line++;
+      if (src.charCodeAt(i) === 0x0a) line++;
       i++;
     }
   }
 
-  return { lines, raw };
+  return { root };
 }

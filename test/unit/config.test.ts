@@ -615,3 +615,12 @@ t.test(
     t.same(frag.runners, [], 'fragment without [[runners]] has no runners');
   },
 );
+
+t.test('a quoted key holding U+0000 and a dot is one key, not a path: its own line', async (t) => {
+  // `"x\u0000.b"` once had the same internal path as `x.b` in the line scanner
+  const r = ok(parseRunnerConfig('concurrent = 1\nx.b = 1\n"x\\u0000.b" = 2\n'));
+  t.same(r.unknownKeys, [
+    { path: 'x', line: 2 },
+    { path: '"x\\u0000.b"', line: 3 },
+  ]);
+});

@@ -211,3 +211,46 @@ t.test('isBase64 accepts exactly what the grouped StdEncoding pattern accepts', 
   ] as const)
     t.equal(isBase64(s), ok, JSON.stringify(s));
 });
+
+t.test('decodeBase64 decodes exactly what isBase64 accepts, and nothing else', async (t) => {
+  const fc = (await import('fast-check')).default;
+  const { decodeBase64, isBase64 } = await import('../../src/rules/data.js');
+  const chars = fc.constantFrom(...'AZaz09+/=-_ \n\r'.split(''));
+  const b64 = fc.string({ maxLength: 40 }).map((s) => Buffer.from(s).toString('base64'));
+  const text = fc.oneof(
+    fc.string({ unit: chars, maxLength: 24 }),
+    b64,
+    b64.map((s) => s + '='),
+    // the last group with unused bits set (`QR==` for `QQ==`): StdEncoding accepts it
+    b64
+      .filter((s) => s.endsWith('='))
+      .map((s) => s.slice(0, s.indexOf('=') - 1) + 'R' + s.slice(s.indexOf('='))),
+    // one character of a valid value replaced, anywhere
+    fc
+      .tuple(b64, fc.nat(), fc.constantFrom(...'=-_ .*A'.split('')))
+      .map(([s, at, c]) =>
+        s === '' ? c : s.slice(0, at % s.length) + c + s.slice((at % s.length) + 1),
+      ),
+  );
+  fc.assert(
+    fc.property(text, (s) => {
+      const v = s.replace(/[\r\n]/g, '');
+      const d = decodeBase64(s);
+      return isBase64(v) ? d === Buffer.from(v, 'base64').toString('utf8') : d === undefined;
+    }),
+    { numRuns: 20000 },
+  );
+  for (const [s, ok] of [
+    ['', true],
+    ['QQ==', true],
+    ['QR==', true],
+    ['QUJD\nQUJD', true],
+    ['QQ==QUJD', false],
+    ['Q===', false],
+    ['====', false],
+    ['QUJ-', false],
+    ['QU-D' + 'QUJD'.repeat(10), false],
+    ['QUJD'.repeat(10) + 'QU=D', false],
+  ] as const)
+    t.equal(decodeBase64(s) !== undefined, ok, JSON.stringify(s));
+});
