@@ -96,23 +96,21 @@ const port = await new Promise((resolve) => {
 });
 const certDir = path.join(tmp, 'certs');
 const dev = await ensureDevCerts(certDir);
-// The same V8 flag as `npm start` and the image (Dockerfile: NODE_OPTIONS).
-child = spawn(
-  process.execPath,
-  ['--max-semi-space-size=4', path.join(root, 'dist/cli/main.js'), 'serve'],
-  {
-    env: {
-      ...process.env,
-      GRA_HOST: '127.0.0.1',
-      GRA_PORT: String(port),
-      GRA_METRICS_PORT: '0',
-      GRA_CERT_DIR: certDir,
-      GRA_LOG_LEVEL: 'warn',
-      GRA_SHUTDOWN_GRACE_MS: '1000',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
+// Started as `npm start` and the image start it (src/server/runtime.ts).
+const { MALLOC_ENV, NODE_FLAGS } = await import(path.join(root, 'dist/server/runtime.js'));
+child = spawn(process.execPath, [...NODE_FLAGS, path.join(root, 'dist/cli/main.js'), 'serve'], {
+  env: {
+    ...process.env,
+    ...MALLOC_ENV,
+    GRA_HOST: '127.0.0.1',
+    GRA_PORT: String(port),
+    GRA_METRICS_PORT: '0',
+    GRA_CERT_DIR: certDir,
+    GRA_LOG_LEVEL: 'warn',
+    GRA_SHUTDOWN_GRACE_MS: '1000',
   },
-);
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
 const agent = new https.Agent({ keepAlive: true, maxSockets: 64, ca: dev.ca });
 
 function post(m) {

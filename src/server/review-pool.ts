@@ -91,6 +91,8 @@ export interface PoolJob {
 interface Job extends PoolJob {
   id: number;
   done(r: PoolResult): void;
+  /** while the job waits for a worker: answers it at its budget if none takes it by then */
+  queueTimer?: NodeJS.Timeout;
 }
 
 /** One worker thread; `slot` is the review slot it serves. */
@@ -99,10 +101,15 @@ interface Handle {
   ready: Promise<void>;
   isReady: boolean;
   slot?: Slot;
+  /** resolves when the thread has exited and its isolate's memory is given back */
+  exited: Promise<void>;
+  /** detach the pool's listeners (the exit promise stays) */
+  detach(): void;
 }
 
 interface Slot {
-  h: Handle;
+  /** undefined while the previous worker is exiting and its replacement not yet started */
+  h?: Handle;
   job?: Job;
   request?: RequestSummary;
   started: number;
@@ -149,7 +156,7 @@ export class ReviewPool {
   /** Resolves when every worker has loaded the core. */
   async ready(): Promise<void> {
     this.startWorkers();
-    await Promise.all(this.slots.map((s) => s.h.ready));
+    await Promise.all(this.slots.map((s) => s.h?.ready));
   }
 
   private get broken(): boolean {
@@ -170,20 +177,34 @@ export class ReviewPool {
     return new Promise((done) => {
       if (this.closed) return done({ kind: 'error' });
       this.startWorkers();
-      this.queue.push({ ...job, id: ++this.ids, done });
+      const queued: Job = { ...job, id: ++this.ids, done };
+      // A job can wait behind another review or for a worker to start; its budget runs all the
+      // same, and it is answered at the budget even if no worker ever takes it.
+      queued.queueTimer = setTimeout(
+        () => {
+          const i = this.queue.indexOf(queued);
+          if (i < 0) return;
+          this.queue.splice(i, 1);
+          done({ kind: 'cut', why: 'time', ms: Math.round(Date.now() - job.arrival) });
+        },
+        Math.max(0, job.arrival + this.opts.analysisMs - Date.now()),
+      );
+      this.queue.push(queued);
       this.pump();
     });
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const j of this.queue.splice(0)) j.done({ kind: 'error' });
-    const handles = this.slots.map((s) => s.h);
+    for (const j of this.queue.splice(0)) {
+      clearTimeout(j.queueTimer);
+      j.done({ kind: 'error' });
+    }
+    const handles = this.slots.flatMap((s) => (s.h ? [s.h] : []));
     for (const s of this.slots) await this.finish(s, { kind: 'error' });
     await Promise.all(
       handles.map((h) => {
-        h.worker.removeAllListeners();
-        h.worker.on('error', () => {});
+        h.detach();
         return h.worker.terminate();
       }),
     );
@@ -193,15 +214,17 @@ export class ReviewPool {
     this.started++;
     const worker = new Worker(WORKER_URL, {
       workerData: { readSecrets: this.opts.readSecrets, nice: this.opts.nice } satisfies WorkerInit,
-      resourceLimits: { maxOldGenerationSizeMb: this.opts.memoryMb, maxYoungGenerationSizeMb: 16 },
+      // An 8 MiB young generation: with 16, the peak RSS of the hostile objects was 7-9 MiB higher
+      // at the same answers (docs/operations.md "Bounded cost").
+      resourceLimits: { maxOldGenerationSizeMb: this.opts.memoryMb, maxYoungGenerationSizeMb: 8 },
       ...(EXEC_ARGV ? { execArgv: EXEC_ARGV } : {}),
       stdout: false,
       stderr: false,
     });
     worker.unref();
     let markReady!: () => void;
-    const h: Handle = { worker, ready: new Promise((r) => (markReady = r)), isReady: false };
-    worker.on('message', (m: FromWorker) => {
+    const exited = new Promise<void>((r) => worker.once('exit', () => r()));
+    const onMessage = (m: FromWorker): void => {
       if (m.type === 'ready') {
         h.isReady = true;
         this.earlyDeaths = 0;
@@ -209,15 +232,29 @@ export class ReviewPool {
         return;
       }
       if (h.slot) void this.onMessage(h.slot, m);
-    });
+    };
     const died = (why: 'memory' | 'crashed'): void => {
       markReady();
       this.onDeath(h, why);
     };
-    worker.on('error', (err: Error & { code?: string }) =>
-      died(err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'memory' : 'crashed'),
-    );
-    worker.on('exit', () => died('crashed'));
+    const onError = (err: Error & { code?: string }): void =>
+      died(err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'memory' : 'crashed');
+    const onExit = (): void => died('crashed');
+    const h: Handle = {
+      worker,
+      ready: new Promise((r) => (markReady = r)),
+      isReady: false,
+      exited,
+      detach: () => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+        worker.on('error', () => {});
+      },
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
     return h;
   }
 
@@ -226,33 +263,41 @@ export class ReviewPool {
     h.slot = slot;
   }
 
-  /** Give `slot` a new worker, which starts loading the core at once. */
-  private refill(slot: Slot): void {
-    if (this.closed || this.broken) return;
-    this.attach(slot, this.hatch());
+  /**
+   * Give `slot` a new worker once `old` has exited. Started at once, the new isolate would load
+   * and take the next review while the old one still held its heap: two large heaps at a time,
+   * which took the peak RSS to 250-300 MiB with back-to-back hostile bodies. Exiting is quick
+   * (a few ms; up to ~100 ms when a collection was under way), and the reviews that wait meanwhile
+   * are answered at their budget in any case.
+   */
+  private refill(slot: Slot, old: Handle): void {
+    delete slot.h;
+    delete old.slot;
+    const start = (): void => {
+      if (this.closed || this.broken) return;
+      this.attach(slot, this.hatch());
+      this.pump();
+    };
+    void old.exited.then(start);
   }
 
-  private retire(h: Handle): void {
-    h.worker.removeAllListeners();
-    h.worker.on('error', () => {});
-    delete h.slot;
-    // terminate() stops the isolate even inside a tight loop or JSON.parse
+  /** Stop `h` (terminate() stops the isolate even inside a tight loop or JSON.parse) and replace it. */
+  private replace(slot: Slot, h: Handle): void {
+    h.detach();
     void h.worker.terminate();
+    this.refill(slot, h);
   }
 
   /** A worker died on its own (heap limit, a crash): answer its review, replace it. */
   private onDeath(h: Handle, why: 'memory' | 'crashed'): void {
-    h.worker.removeAllListeners();
-    h.worker.on('error', () => {});
+    h.detach();
     if (!h.isReady) this.earlyDeaths++;
-    if (this.closed) return;
     const slot = h.slot;
-    if (!slot) return;
-    delete h.slot;
+    if (this.closed || !slot) return;
     const job = slot.job;
     const ms = Math.round(Date.now() - slot.started);
     const request = slot.request;
-    this.refill(slot);
+    this.refill(slot, h);
     if (job) void this.finish(slot, { kind: 'cut', why, ms, ...(request ? { request } : {}) });
     else if (this.broken) this.pump();
   }
@@ -264,8 +309,10 @@ export class ReviewPool {
       return;
     }
     for (const slot of this.slots) {
-      if (slot.job || this.queue.length === 0) continue;
+      const h = slot.h;
+      if (slot.job || !h || this.queue.length === 0) continue;
       const job = this.queue.shift()!;
+      clearTimeout(job.queueTimer);
       const now = Date.now();
       if (now >= job.deadline) {
         job.done({ kind: 'cut', why: 'deadline', ms: 0 });
@@ -296,7 +343,7 @@ export class ReviewPool {
         deadline: job.deadline,
         deps: { lookups: !!this.opts.deps.lookups, verifier: !!this.opts.deps.verifier },
       };
-      slot.h.worker.postMessage(msg, [body.buffer as ArrayBuffer]);
+      h.worker.postMessage(msg, [body.buffer as ArrayBuffer]);
     }
   }
 
@@ -322,7 +369,7 @@ export class ReviewPool {
       // waiting on the network is not the object's cost; the review deadline still runs
       this.pause(slot);
       const result = await this.callDep(m.dep, m.args);
-      if (slot.job !== job) return; // cut meanwhile
+      if (slot.job !== job || !slot.h) return; // cut meanwhile
       this.resume(slot);
       slot.h.worker.postMessage({ type: 'dep', call: m.call, result } satisfies ToWorker);
       return;
@@ -331,10 +378,7 @@ export class ReviewPool {
     if (m.type === 'done') {
       // V8 keeps the pages a large review grew its heap to; only disposing of the isolate gives
       // them back. Replaced before the next review can be handed to it.
-      if (m.heapBytes > this.opts.recycleMb * 1024 * 1024) {
-        this.retire(slot.h);
-        this.refill(slot);
-      }
+      if (m.heapBytes > this.opts.recycleMb * 1024 * 1024 && slot.h) this.replace(slot, slot.h);
       await this.finish(slot, { kind: 'done', outcome: m.outcome, request: request! });
     } else if (m.type === 'bad') await this.finish(slot, { kind: 'bad', reason: m.reason });
     else await this.finish(slot, request ? { kind: 'error', request } : { kind: 'error' });
@@ -381,8 +425,7 @@ export class ReviewPool {
     if (!job) return;
     const ms = Math.round(Date.now() - slot.started);
     const request = slot.request;
-    this.retire(slot.h);
-    this.refill(slot);
+    if (slot.h) this.replace(slot, slot.h);
     void this.finish(slot, { kind: 'cut', why, ms, ...(request ? { request } : {}) });
   }
 }

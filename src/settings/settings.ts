@@ -230,7 +230,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       inlineBytes: int(env, 'GRA_INLINE_BODY_BYTES', 32 * 1024, 0),
       workers: int(env, 'GRA_REVIEW_WORKERS', 1, 1),
       analysisMs: int(env, 'GRA_ANALYSIS_BUDGET_MS', 200, 10),
-      workerMemoryMb: int(env, 'GRA_WORKER_MEMORY_MB', 96, 16),
+      workerMemoryMb: int(env, 'GRA_WORKER_MEMORY_MB', 64, 16),
       workerNice: int(env, 'GRA_WORKER_NICE', 10, 0, 19),
       failurePolicy: oneOf(env, 'GRA_FAILURE_POLICY', ['Fail', 'Ignore'] as const, 'Fail'),
     },
