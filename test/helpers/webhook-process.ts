@@ -29,6 +29,7 @@ import {
 import { parseAllDocuments } from 'yaml';
 import { freePort, watchdog, type Cluster } from './cluster.js';
 import { repoRoot } from './fixtures.js';
+import { MALLOC_ENV, NODE_FLAGS } from '../../src/server/runtime.js';
 
 export const CHART = path.join(repoRoot, 'charts/gitlab-runner-admission');
 
@@ -241,8 +242,9 @@ export async function startWebhook(
   const main = builtMain();
   const host = env.GRA_HOST ?? '127.0.0.1';
   const port = env.GRA_PORT ?? '8443';
-  const child = spawn(process.execPath, [main, 'serve'], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+  // the image's V8 flags and malloc settings (src/server/runtime.ts), as the chart's pod has them
+  const child = spawn(process.execPath, [...NODE_FLAGS, main, 'serve'], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...MALLOC_ENV, ...env },
     cwd: opts.cwd ?? repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

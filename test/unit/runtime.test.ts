@@ -17,7 +17,7 @@ const start = (
 t.test('the image sets the malloc environment and the V8 flags', async (t) => {
   for (const [k, v] of Object.entries(MALLOC_ENV))
     t.match(runtimeStage, new RegExp(`^ENV .*\\b${k}=${v}\\b`, 'm'), `${k}=${v}`);
-  t.match(runtimeStage, new RegExp(`^ENV NODE_OPTIONS=${NODE_FLAGS.join(' ')}$`, 'm'));
+  t.match(runtimeStage, new RegExp(`^ENV NODE_OPTIONS="${NODE_FLAGS.join(' ')}"$`, 'm'));
 });
 
 t.test('npm start sets the same', async (t) => {
