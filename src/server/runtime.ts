@@ -5,14 +5,15 @@
  */
 
 /**
- * V8, main thread (worker threads have their own limits, src/server/review-pool.ts):
- * - a 4 MiB semi-space keeps the young generation (and RSS) small at a few hundred reviews/s;
- * - a 128 MiB old generation: V8 sizes its heap growth by the limit, and without one it let the
- *   old generation grow to 50-60 MiB under sustained /mutate load and kept it (RSS 171 MB after
- *   `npm run bench`'s scenarios, 127 MB with the limit; /mutate throughput 12.1k → 9.9k req/s on
- *   2 CPUs). The live heap is 20-50 MiB (more with the Kubernetes client loaded), far below it.
+ * V8, main thread (worker threads have their own limits, src/server/review-pool.ts): a 4 MiB
+ * semi-space keeps the young generation (and RSS) small at a few hundred reviews/s.
+ *
+ * Not here: --max-old-space-size. A 128 MiB cap held RSS after sustained /mutate load at 127 MB
+ * instead of 171, but the process then died of "JavaScript heap out of memory" while loading
+ * @kubernetes/client-node at start (the chart's configuration: its generated API modules take
+ * the heap past 127 MiB while they load), caught by test/cluster/chart.test.ts.
  */
-export const NODE_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=128'] as const;
+export const NODE_FLAGS = ['--max-semi-space-size=4'] as const;
 
 /**
  * glibc malloc, measured with the hostile objects of issue 14 (docs/operations.md "Bounded cost"):
