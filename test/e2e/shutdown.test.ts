@@ -1,5 +1,4 @@
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
@@ -8,6 +7,7 @@ import path from 'node:path';
 import { startFakeGitlab } from '../helpers/fake-gitlab.js';
 import { fixturesDir, readJson, repoRoot } from '../helpers/fixtures.js';
 import { request, review, type HttpResult } from '../helpers/server.js';
+import { spawnServe, type ServeChild } from '../helpers/serve-child.js';
 
 /**
  * SIGTERM under load, against the real `serve` command in a child process: readiness turns 503,
@@ -35,68 +35,18 @@ t.teardown(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-interface Child {
-  proc: ChildProcess;
-  url: string;
-  lines: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-async function startChild(env: Record<string, string>): Promise<Child> {
-  const proc = spawn(
-    process.execPath,
-    [...loaderArgs, path.join(repoRoot, 'src/cli/main.ts'), 'serve'],
-    {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        GRA_PORT: '0',
-        GRA_METRICS_PORT: '0',
-        GRA_CERT_DIR: dir,
-        GRA_LOG_LEVEL: 'info',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  const lines: string[] = [];
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  let buf = '';
-  let stderr = '';
-  proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`child did not start: ${stderr.slice(-2000)}`)),
-      60_000,
-    );
-    proc.stdout!.on('data', (c: Buffer) => {
-      buf += c.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        lines.push(line);
-        try {
-          const o = JSON.parse(line) as { msg?: string; url?: string };
-          if (o.msg === 'gitlab-runner-admission listening' && o.url) {
-            clearTimeout(timer);
-            resolve(o.url);
-          }
-        } catch {
-          // not JSON
-        }
-      }
-    });
-    void exited.then((e) =>
-      reject(new Error(`child exited early (${e.code}/${e.signal}): ${stderr.slice(-2000)}`)),
-    );
+async function startChild(env: Record<string, string>): Promise<ServeChild> {
+  const child = await spawnServe([...loaderArgs, path.join(repoRoot, 'src/cli/main.ts'), 'serve'], {
+    GRA_PORT: '0',
+    GRA_METRICS_PORT: '0',
+    GRA_CERT_DIR: dir,
+    GRA_LOG_LEVEL: 'info',
+    ...env,
   });
   t.teardown(() => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
   });
-  return { proc, url, lines, exited };
+  return child;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, readFile } from 'node:fs/promises';
 import https from 'node:https';
@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fixturesDir, readJson, repoRoot } from '../helpers/fixtures.js';
 import { HOSTILE, padded } from '../helpers/hostile.mjs';
 import { request } from '../helpers/server.js';
+import { spawnServe } from '../helpers/serve-child.js';
 import { MALLOC_ENV, NODE_FLAGS } from '../../src/server/runtime.js';
 
 /**
@@ -49,49 +50,15 @@ const dir = await mkdtemp(path.join(os.tmpdir(), 'gra-hostile-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 
 // as `npm start` and the image run it (src/server/runtime.ts)
-const proc = spawn(process.execPath, [...NODE_FLAGS, main, 'serve'], {
-  cwd: repoRoot,
-  env: {
-    ...process.env,
-    ...MALLOC_ENV,
-    GRA_PORT: '0',
-    GRA_METRICS_PORT: '0',
-    GRA_CERT_DIR: dir,
-    GRA_LOG_LEVEL: 'info',
-  },
-  stdio: ['ignore', 'pipe', 'pipe'],
+const { proc, url, lines } = await spawnServe([...NODE_FLAGS, main, 'serve'], {
+  ...MALLOC_ENV,
+  GRA_PORT: '0',
+  GRA_METRICS_PORT: '0',
+  GRA_CERT_DIR: dir,
+  GRA_LOG_LEVEL: 'info',
 });
 t.teardown(() => {
   if (proc.exitCode === null) proc.kill('SIGKILL');
-});
-const lines: string[] = [];
-const url = await new Promise<string>((resolve, reject) => {
-  let buf = '';
-  let stderr = '';
-  const timer = setTimeout(
-    () => reject(new Error(`serve did not start: ${stderr.slice(-2000)}`)),
-    60_000,
-  );
-  proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  proc.stdout!.on('data', (c: Buffer) => {
-    buf += c.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      lines.push(line);
-      try {
-        const o = JSON.parse(line) as { msg?: string; url?: string };
-        if (o.msg === 'gitlab-runner-admission listening' && o.url) {
-          clearTimeout(timer);
-          resolve(o.url);
-        }
-      } catch {
-        // not JSON
-      }
-    }
-  });
-  proc.on('exit', (code) => reject(new Error(`serve exited (${code}): ${stderr.slice(-2000)}`)));
 });
 const ca = await readFile(path.join(dir, 'ca.crt'), 'utf8');
 // separate agents: the big body and the probes never share a connection
@@ -160,12 +127,12 @@ async function probeWhile(
 // where every rule runs (right after a cut review, a replacement worker may still be loading).
 await t.test('a padded object is checked in full on a worker, not waved through', async (t) => {
   const before = lines.length;
-  const a = await send(
-    bigAgent,
-    'POST',
-    '/validate',
-    Buffer.from(JSON.stringify(padded(256 * 1024))),
-  );
+  const body = Buffer.from(JSON.stringify(padded(256 * 1024)));
+  // A cut answer ("was not checked") is a deny too, and on a busy machine the worker may not get
+  // the CPU for it in budget; what this test wants is the rule found when the object is checked.
+  let a = await send(bigAgent, 'POST', '/validate', body);
+  for (let i = 0; i < 2 && /was not checked/.test(a.json?.response?.status?.message); i++)
+    a = await send(bigAgent, 'POST', '/validate', body);
   t.equal(a.json?.response?.allowed, false);
   t.match(
     a.json?.response?.status?.message,
