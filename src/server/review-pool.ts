@@ -278,7 +278,14 @@ export class ReviewPool {
       this.attach(slot, this.hatch());
       this.pump();
     };
-    void old.exited.then(start);
+    // a thread that does not exit within a second is not waited for: the pool must not stay
+    // without a worker (every large review would then be cut)
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((r) => (timer = setTimeout(r, 1000).unref()));
+    void Promise.race([old.exited, late]).then(() => {
+      clearTimeout(timer);
+      start();
+    });
   }
 
   /** Stop `h` (terminate() stops the isolate even inside a tight loop or JSON.parse) and replace it. */
