@@ -8,12 +8,14 @@
  * with test files among them, tap runs just those, once.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 const args = process.argv.slice(2);
 const tap = (a) =>
   spawnSync('tap', a, { stdio: 'inherit', shell: process.platform === 'win32' }).status ?? 1;
 
-const files = args.filter((a) => !a.startsWith('-'));
+// a path that exists, not any bare word: `-R tap` passes "tap" as the value of an option
+const files = args.filter((a) => !a.startsWith('-') && existsSync(a));
 if (files.length > 0) process.exit(tap(args));
 
 // tap's `exclude` (package.json) keeps test/timing out of the first phase; named files still run
