@@ -35,12 +35,10 @@ import autocannon from 'autocannon';
 import YAML from 'yaml';
 import { performance } from 'node:perf_hooks';
 import { wrap } from './review.mjs';
+import { spawnWebhook } from './webhook.mjs';
 
 const { ensureDevCerts } = await import(
   path.join(path.resolve(import.meta.dirname, '..'), 'dist/certs/dev.js')
-);
-const { MALLOC_ENV, NODE_FLAGS } = await import(
-  path.join(path.resolve(import.meta.dirname, '..'), 'dist/server/runtime.js')
 );
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -198,25 +196,11 @@ async function startWebhook() {
   // the measured process that production (mounted certs) never has.
   await ensureDevCerts(certDir);
   const profDir = path.join(tmp, 'prof');
-  // Started as `npm start` and the image start it (src/server/runtime.ts), so RSS is the product's.
-  const args = [
-    ...NODE_FLAGS,
-    ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
-    main,
-    'serve',
-  ];
-  const child = spawn(process.execPath, args, {
-    env: {
-      ...process.env,
-      ...MALLOC_ENV,
-      GRA_HOST: '127.0.0.1',
-      GRA_PORT: String(port),
-      GRA_METRICS_PORT: '0',
-      GRA_CERT_DIR: certDir,
-      GRA_LOG_LEVEL: 'warn',
-      GRA_SHUTDOWN_GRACE_MS: '400',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
+  const child = spawnWebhook({
+    port,
+    certDir,
+    nodeArgs: PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+    env: { GRA_SHUTDOWN_GRACE_MS: '400' },
   });
   children.add(child);
   const ca = readFileSync(path.join(certDir, 'ca.crt'), 'utf8');

@@ -9,7 +9,6 @@
  * Env: SOAK_SECONDS (default 600), SOAK_RATE (req/s, default 200), SOAK_WARMUP (s, default 60).
  * Exit 1 when a request failed or RSS drifted ≥ 10 %.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
@@ -18,6 +17,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import YAML from 'yaml';
 import { wrap as wrapReview } from './review.mjs';
+import { spawnWebhook } from './webhook.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { ensureDevCerts } = await import(path.join(root, 'dist/certs/dev.js'));
@@ -96,21 +96,7 @@ const port = await new Promise((resolve) => {
 });
 const certDir = path.join(tmp, 'certs');
 const dev = await ensureDevCerts(certDir);
-// Started as `npm start` and the image start it (src/server/runtime.ts).
-const { MALLOC_ENV, NODE_FLAGS } = await import(path.join(root, 'dist/server/runtime.js'));
-child = spawn(process.execPath, [...NODE_FLAGS, path.join(root, 'dist/cli/main.js'), 'serve'], {
-  env: {
-    ...process.env,
-    ...MALLOC_ENV,
-    GRA_HOST: '127.0.0.1',
-    GRA_PORT: String(port),
-    GRA_METRICS_PORT: '0',
-    GRA_CERT_DIR: certDir,
-    GRA_LOG_LEVEL: 'warn',
-    GRA_SHUTDOWN_GRACE_MS: '1000',
-  },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
+child = spawnWebhook({ port, certDir, env: { GRA_SHUTDOWN_GRACE_MS: '1000' } });
 const agent = new https.Agent({ keepAlive: true, maxSockets: 64, ca: dev.ca });
 
 function post(m) {

@@ -173,69 +173,47 @@ function planToken(
   const ts = tokenSecretRef(obj);
   if (ts) {
     const srcText = `Secret ${ts.name}`;
-    if (ts.explicitKey === 'registration') {
+    // One chart key, required: the flow it feeds is known.
+    const single = (flow: Flow): { ok: true; plan: TokenPlan } => {
+      const auth = flow === 'authentication';
+      const key = auth ? ts.runnerKey : ts.registrationKey;
       return {
         ok: true,
         plan: {
-          env: [secretKeyEnv(TOKEN_ENV.registration, ts.name, ts.registrationKey, false)],
-          flows: ['registration'],
-          text: `registration token from ${srcText} key ${ts.registrationKey}`,
+          env: [secretKeyEnv(auth ? TOKEN_ENV.auth : TOKEN_ENV.registration, ts.name, key, false)],
+          flows: [flow],
+          text: `${auth ? 'authentication' : 'registration'} token from ${srcText} key ${key}`,
           sourceText: srcText,
         },
       };
-    }
-    if (ts.explicitKey === 'runner') {
-      return {
-        ok: true,
-        plan: {
-          env: [secretKeyEnv(TOKEN_ENV.auth, ts.name, ts.runnerKey, false)],
-          flows: ['authentication'],
-          text: `authentication token from ${srcText} key ${ts.runnerKey}`,
-          sourceText: srcText,
-        },
-      };
-    }
+    };
+    if (ts.explicitKey === 'registration') return single('registration');
+    if (ts.explicitKey === 'runner') return single('authentication');
     // present only when the lookups were allowed to read Secrets (settings.kube.readSecrets)
     const data = resolved?.secrets.get(ts.name);
     if (isRecord(data)) {
-      // The Secret was read: use exactly the key that holds a token, and check its kind.
-      const run = (data[ts.runnerKey] ?? '').trim();
-      const reg = (data[ts.registrationKey] ?? '').trim();
-      if (run) {
-        const k = classifyToken(run).cls.kind;
-        if (k === 'registration' || k === 'other-gitlab')
+      // The Secret was read: use exactly the key that holds a token (an authentication token
+      // first), and check its kind.
+      const keys = [
+        {
+          flow: 'authentication',
+          key: ts.runnerKey,
+          holds: 'an authentication',
+          wrong: 'registration',
+        },
+        { flow: 'registration', key: ts.registrationKey, holds: 'a registration', wrong: 'auth' },
+      ] as const;
+      for (const { flow, key, holds, wrong } of keys) {
+        const value = (data[key] ?? '').trim();
+        if (!value) continue;
+        const k = classifyToken(value).cls.kind;
+        if (k === wrong || k === 'other-gitlab')
           return {
             ok: false,
             reason: 'bad',
-            text: `${srcText} key ${ts.runnerKey} does not hold an authentication token`,
+            text: `${srcText} key ${key} does not hold ${holds} token`,
           };
-        return {
-          ok: true,
-          plan: {
-            env: [secretKeyEnv(TOKEN_ENV.auth, ts.name, ts.runnerKey, false)],
-            flows: ['authentication'],
-            text: `authentication token from ${srcText} key ${ts.runnerKey}`,
-            sourceText: srcText,
-          },
-        };
-      }
-      if (reg) {
-        const k = classifyToken(reg).cls.kind;
-        if (k === 'auth' || k === 'other-gitlab')
-          return {
-            ok: false,
-            reason: 'bad',
-            text: `${srcText} key ${ts.registrationKey} does not hold a registration token`,
-          };
-        return {
-          ok: true,
-          plan: {
-            env: [secretKeyEnv(TOKEN_ENV.registration, ts.name, ts.registrationKey, false)],
-            flows: ['registration'],
-            text: `registration token from ${srcText} key ${ts.registrationKey}`,
-            sourceText: srcText,
-          },
-        };
+        return single(flow);
       }
       return {
         ok: false,

@@ -12,7 +12,7 @@ import { validateRequest, type ReviewOutcome, type ValidateDeps } from '../admis
 import { isMode, type Mode, type Settings } from '../settings/settings.js';
 import { guardDeps, type Dependency } from './budget.js';
 import { parseTimeout, reviewDeadline } from './timeout.js';
-import { ReviewPool, type PoolResult, type RequestSummary } from './review-pool.js';
+import { ReviewPool, summarize, type PoolResult, type RequestSummary } from './review-pool.js';
 import { redactSecrets } from '../tokens/redact.js';
 
 /**
@@ -392,15 +392,7 @@ export function buildApp(opts: AppOptions): App {
         );
         outcome = mutationFailed(r.uid, mode);
       }
-      const summary: RequestSummary = {
-        uid: r.uid,
-        kind: r.kind.kind,
-        operation: r.operation,
-        dryRun: r.dryRun,
-        ...(r.namespace ? { namespace: r.namespace } : {}),
-        ...(r.name ? { name: r.name } : {}),
-      };
-      return answer(req, reply, webhook, summary, outcome, started);
+      return answer(req, reply, webhook, summarize(r), outcome, started);
     };
 
   fastify.post(

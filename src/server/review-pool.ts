@@ -4,6 +4,7 @@ import type { Credential } from '../rules/evaluate.js';
 import type { ReviewOutcome, ValidateDeps } from '../admission/validate.js';
 import type { WantedRefs } from '../workload/links.js';
 import type { Mode } from '../settings/settings.js';
+import type { AdmissionRequest } from '../admission/review.js';
 
 /**
  * Worker threads for large AdmissionReview bodies, so that no object anyone can apply stalls the
@@ -29,6 +30,18 @@ export interface RequestSummary {
   dryRun: boolean;
   namespace?: string;
   name?: string;
+}
+
+/** What the log line and the metrics need of a request, as plain data a worker can post. */
+export function summarize(r: AdmissionRequest): RequestSummary {
+  return {
+    uid: r.uid,
+    kind: r.kind.kind,
+    operation: r.operation,
+    dryRun: r.dryRun,
+    ...(r.namespace ? { namespace: r.namespace } : {}),
+    ...(r.name ? { name: r.name } : {}),
+  };
 }
 
 export type ToWorker =

@@ -4,7 +4,7 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ReviewOutcome, ValidateDeps } from '../admission/validate.js';
 import type { Mode } from '../settings/settings.js';
-import type { FromWorker, ToWorker, WorkerInit } from './review-pool.js';
+import { summarize, type FromWorker, type ToWorker, type WorkerInit } from './review-pool.js';
 
 /**
  * A worker thread of the review pool (src/server/review-pool.ts): parses one large AdmissionReview
@@ -101,18 +101,7 @@ async function review(msg: Extract<ToWorker, { type: 'review' }>): Promise<void>
     return;
   }
   const r = parsed.request;
-  port.postMessage({
-    type: 'request',
-    id,
-    request: {
-      uid: r.uid,
-      kind: r.kind.kind,
-      operation: r.operation,
-      dryRun: r.dryRun,
-      ...(r.namespace ? { namespace: r.namespace } : {}),
-      ...(r.name ? { name: r.name } : {}),
-    },
-  } satisfies FromWorker);
+  port.postMessage({ type: 'request', id, request: summarize(r) } satisfies FromWorker);
   const deps = depsFor(id, msg.deps);
   const mode = msg.mode as Mode;
   const outcome: ReviewOutcome =
