@@ -372,6 +372,41 @@ t.test(
       'an authentication token under the registration key is not wired into register',
     );
     t.match(swapped.findings, [{ ruleId: 'GRA405' }]);
+
+    // the runner key is read first, and its token's kind is checked
+    const read = (data: Record<string, string>, obj = annotate(deployment(), base)) => ({
+      obj,
+      plan: planInjection(obj, {
+        kind: 'Deployment',
+        resolved: refs(undefined, { tok: data }),
+      }),
+    });
+    const auth = read({
+      'runner-token': SEED_AUTH_TOKEN,
+      'runner-registration-token': SEED_REG_TOKEN,
+    });
+    t.same(
+      podSpec(apply(auth.obj, auth.plan)).initContainers[0].env.filter((e: any) => e.valueFrom),
+      [
+        {
+          name: 'CI_SERVER_TOKEN',
+          valueFrom: { secretKeyRef: { name: 'tok', key: 'runner-token' } },
+        },
+      ],
+      'an authentication token in runner-token wins over a registration token beside it',
+    );
+    const wrongSlot = read({ 'runner-token': SEED_REG_TOKEN }).plan;
+    t.equal(wrongSlot.action, 'none');
+    t.match(
+      JSON.stringify(wrongSlot.findings),
+      /key runner-token does not hold an authentication token/,
+    );
+    const empty = read({ 'runner-token': ' ', 'runner-registration-token': '' }).plan;
+    t.equal(empty.action, 'none');
+    t.match(
+      JSON.stringify(empty.findings),
+      /has neither runner-token nor runner-registration-token set/,
+    );
   },
 );
 
