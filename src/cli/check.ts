@@ -11,13 +11,14 @@ import { isMode, type Mode } from '../settings/settings.js';
 import { discover, readInput } from './check/discover.js';
 import {
   checkPrepared,
+  errorReport,
   indexPrepared,
   prepareBytes,
   type CheckOptions,
   type FileReport,
   type Prepared,
 } from './check/engine.js';
-import { formatJson, formatSarif } from './check/machine.js';
+import { formatMachine, type Format } from './check/machine.js';
 import { buildReport, EXIT_ERROR, formatText, type CheckReport } from './check/report.js';
 
 export const HELP = `Usage: gitlab-runner-admission check [options] PATH...
@@ -75,7 +76,6 @@ export interface CheckIo {
   writeFile?: (file: string, data: string) => Promise<void>;
 }
 
-type Format = 'text' | 'json' | 'sarif';
 const FORMATS: readonly Format[] = ['text', 'json', 'sarif'];
 
 export function toolVersion(): string {
@@ -108,9 +108,8 @@ export async function checkPaths(
   const reports: (FileReport | Prepared)[] = [];
   let stdinUsed = false;
   for (const input of await discover(paths)) {
-    const base = { file: input.file, objects: 0, skippedObjects: 0, notes: [], findings: [] };
     if (input.kind === 'error') {
-      reports.push({ ...base, status: 'error', reason: input.message, verdict: 'error' });
+      reports.push(errorReport(input.file, input.message));
       continue;
     }
     let bytes: Buffer;
@@ -120,18 +119,18 @@ export async function checkPaths(
       try {
         bytes = await readStdin();
       } catch (err) {
-        reports.push({
-          ...base,
-          status: 'error',
-          reason: `cannot read: ${err instanceof Error ? err.message : String(err)}`,
-          verdict: 'error',
-        });
+        reports.push(
+          errorReport(
+            input.file,
+            `cannot read: ${err instanceof Error ? err.message : String(err)}`,
+          ),
+        );
         continue;
       }
     } else {
       const r = await readInput(input.file);
       if (!r.ok) {
-        reports.push({ ...base, status: 'error', reason: r.message, verdict: 'error' });
+        reports.push(errorReport(input.file, r.message));
         continue;
       }
       bytes = r.bytes;
@@ -139,7 +138,7 @@ export async function checkPaths(
     try {
       reports.push(prepareBytes(input.file, bytes));
     } catch (err) {
-      reports.push({ ...base, status: 'error', reason: internalError(err), verdict: 'error' });
+      reports.push(errorReport(input.file, internalError(err)));
     }
   }
   const prepared = reports.filter((r): r is Prepared => 'loaded' in r);
@@ -150,16 +149,7 @@ export async function checkPaths(
       return checkPrepared(r, opts, links);
     } catch (err) {
       // A bug in one rule must not hide the findings of every other file; the message is ours, not file content.
-      return {
-        file: r.file,
-        objects: 0,
-        skippedObjects: 0,
-        notes: [],
-        findings: [],
-        status: 'error',
-        reason: internalError(err),
-        verdict: 'error',
-      };
+      return errorReport(r.file, internalError(err));
     }
   });
   return buildReport(out, opts.mode, opts.strict);
@@ -218,12 +208,7 @@ export async function runCheck(argv: string[], io: CheckIo): Promise<number> {
   );
 
   const text = formatText(report, { color: useColor(io), verbose: values.verbose });
-  const machine =
-    format === 'json'
-      ? formatJson(report)
-      : format === 'sarif'
-        ? formatSarif(report, toolVersion())
-        : undefined;
+  const machine = formatMachine(report, format, toolVersion);
   if (values.output !== undefined) {
     const plain =
       format === 'text'

@@ -18,7 +18,8 @@ import { stringify } from 'yaml';
 import { listObjects, type ListedKind } from '../kube/list.js';
 import { isMode, type Mode } from '../settings/settings.js';
 import { toolVersion, useColor, type CheckIo } from './check.js';
-import { formatJson, formatSarif } from './check/machine.js';
+import { formatMachine, type Format } from './check/machine.js';
+import { errorReport } from './check/engine.js';
 import { EXIT_ERROR, formatText } from './check/report.js';
 import { policyReports, scanObjects } from './scan/report.js';
 
@@ -59,8 +60,6 @@ Examples:
   gitlab-runner-admission scan -n ci,runners --secrets --format sarif -o scan.sarif
   gitlab-runner-admission scan --policy-report - | kubectl apply -f -
 `;
-
-type Format = 'text' | 'json' | 'sarif';
 
 export interface ScanIo extends CheckIo {
   /** stderr is a terminal: progress rewrites one line */
@@ -233,16 +232,9 @@ export async function runScan(argv: string[], io: ScanIo): Promise<number> {
   });
   // A namespace or kind that could not be listed is an incomplete scan: exit 2, as check does for an unreadable file.
   for (const p of listed.problems) {
-    report.files.push({
-      file: p.split(':')[0] ?? 'cluster',
-      status: 'error',
-      reason: p.slice(p.indexOf(':') + 1).trim(),
-      objects: 0,
-      skippedObjects: 0,
-      notes: [],
-      findings: [],
-      verdict: 'error',
-    });
+    report.files.push(
+      errorReport(p.split(':')[0] ?? 'cluster', p.slice(p.indexOf(':') + 1).trim()),
+    );
     report.summary.errors++;
     report.exitCode = 2;
   }
@@ -253,12 +245,7 @@ export async function runScan(argv: string[], io: ScanIo): Promise<number> {
     /^(\d+) files? checked/m,
     (_m, n: string) => `${n} namespace${n === '1' ? '' : 's'} checked`,
   );
-  const machine =
-    format === 'json'
-      ? formatJson(report)
-      : format === 'sarif'
-        ? formatSarif(report, toolVersion())
-        : undefined;
+  const machine = formatMachine(report, format, toolVersion);
   const write = io.writeFile ?? ((f: string, d: string) => writeFile(f, d));
   const reports =
     values['policy-report'] !== undefined || values['apply-policy-reports']

@@ -229,10 +229,9 @@ function checkValuesFile(p: Prepared, opts: CheckOptions, report: FileReport): b
   return true;
 }
 
-/** Check one prepared input; `links` resolves workload references among all inputs of the run. */
-export function checkPrepared(p: Prepared, opts: CheckOptions, links?: ObjectIndex): FileReport {
-  const file = p.file;
-  const report: FileReport = {
+/** A file's report before anything is checked: nothing found yet. */
+export function fileReport(file: string): FileReport {
+  return {
     file,
     status: 'checked',
     objects: 0,
@@ -241,6 +240,17 @@ export function checkPrepared(p: Prepared, opts: CheckOptions, links?: ObjectInd
     findings: [],
     verdict: 'allow',
   };
+}
+
+/** A file (or namespace) that could not be checked, with the one-line reason. */
+export function errorReport(file: string, reason: string): FileReport {
+  return { ...fileReport(file), status: 'error', reason, verdict: 'error' };
+}
+
+/** Check one prepared input; `links` resolves workload references among all inputs of the run. */
+export function checkPrepared(p: Prepared, opts: CheckOptions, links?: ObjectIndex): FileReport {
+  const file = p.file;
+  const report = fileReport(file);
   const loaded = p.loaded;
   if (isComposeFile(loaded))
     return { ...report, status: 'skipped', reason: NOT_KUBERNETES_COMPOSE, verdict: 'skip' };

@@ -170,3 +170,16 @@ export function formatSarif(r: CheckReport, toolVersion: string): string {
   };
   return JSON.stringify(sarif, null, 2) + '\n';
 }
+
+export type Format = 'text' | 'json' | 'sarif';
+
+/** The report in a machine format, or undefined for text (which the CLI formats itself). */
+export function formatMachine(
+  r: CheckReport,
+  format: Format,
+  toolVersion: () => string,
+): string | undefined {
+  if (format === 'json') return formatJson(r);
+  if (format === 'sarif') return formatSarif(r, toolVersion());
+  return undefined;
+}

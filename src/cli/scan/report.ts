@@ -6,6 +6,7 @@ import { WORKLOAD_KINDS } from '../../runner/facts.js';
 import { isRecord } from '../../util/is-record.js';
 import { ObjectIndex } from '../../workload/links.js';
 import {
+  fileReport,
   outcomeOf,
   type CheckOptions,
   type FileReport,
@@ -50,15 +51,7 @@ export function scanObjects(
   const nsReport = (ns: string): FileReport => {
     let r = byNs.get(ns);
     if (!r) {
-      r = {
-        file: ns || '(cluster)',
-        status: 'checked',
-        objects: 0,
-        skippedObjects: 0,
-        notes: [],
-        findings: [],
-        verdict: 'allow',
-      };
+      r = fileReport(ns || '(cluster)');
       byNs.set(ns, r);
     }
     return r;
