@@ -160,11 +160,15 @@ export class ReviewPool {
   /** workers that died before loading, in a row; at 3 the pool stops starting them */
   private earlyDeaths = 0;
   private ids = 0;
-  /** worker threads started so far: the first ones, and each replacement of a cut or recycled one */
-  started = 0;
+  private hatched = 0;
   private closed = false;
 
   constructor(private readonly opts: PoolOptions) {}
+
+  /** worker threads started so far: the first ones, and each replacement of a cut or recycled one */
+  get started(): number {
+    return this.hatched;
+  }
 
   /** Resolves when every worker has loaded the core. */
   async ready(): Promise<void> {
@@ -224,7 +228,7 @@ export class ReviewPool {
   }
 
   private hatch(): Handle {
-    this.started++;
+    this.hatched++;
     const worker = new Worker(WORKER_URL, {
       workerData: { readSecrets: this.opts.readSecrets, nice: this.opts.nice } satisfies WorkerInit,
       // An 8 MiB young generation: with 16, the peak RSS of the hostile objects was 7-9 MiB higher
