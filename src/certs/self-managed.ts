@@ -10,7 +10,7 @@
  * RBAC this needs (the chart grants it): secrets get/create/update in the Service's namespace,
  * validating/mutatingwebhookconfigurations get/patch on the configured names.
  */
-import { AdmissionregistrationV1Api, ApiException, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import { KubeApiError, corePath, type KubeClient } from '../kube/client.js';
 import type { Logger } from 'pino';
 import { generateWebhookCerts } from './generate.js';
 import { PREVIOUS_CA_UNTIL, caBundleOf, planSecret, type RotationPolicy, type SecretMaterial } from './rotation.js';
@@ -18,7 +18,7 @@ import { PublishingCertSource } from './publishing.js';
 import { certInfo, checkPair, errMsg, parseCert } from './validate.js';
 
 export interface SelfManagedOptions {
-  kubeConfig: KubeConfig;
+  kube: KubeClient;
   log: Logger;
   secretName: string;
   namespace: string;
@@ -44,7 +44,29 @@ function unb64(s: string | undefined): string {
   return s === undefined ? '' : Buffer.from(s, 'base64').toString('utf8');
 }
 
-function fromSecret(s: V1Secret): SecretMaterial | undefined {
+/** The fields of a Secret this module reads and writes (core/v1 Secret). */
+interface Secret {
+  apiVersion?: string;
+  kind?: string;
+  type?: string;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [k: string]: unknown;
+  };
+  data?: Record<string, string>;
+}
+
+/** The fields of a Validating/MutatingWebhookConfiguration this module reads. */
+interface WebhookConfiguration {
+  metadata?: { resourceVersion?: string };
+  webhooks?: Array<{ clientConfig?: { caBundle?: string } }>;
+}
+
+function fromSecret(s: Secret): SecretMaterial | undefined {
   const d = s.data ?? {};
   const m: SecretMaterial = {
     cert: unb64(d['tls.crt']),
@@ -59,7 +81,7 @@ function fromSecret(s: V1Secret): SecretMaterial | undefined {
   return m.cert || m.key || m.caCert || m.caKey ? m : undefined;
 }
 
-function toSecretBody(name: string, namespace: string, m: SecretMaterial, base?: V1Secret): V1Secret {
+function toSecretBody(name: string, namespace: string, m: SecretMaterial, base?: Secret): Secret {
   const annotations = { ...(base?.metadata?.annotations ?? {}) };
   if (m.previousCaUntil) annotations[PREVIOUS_CA_UNTIL] = m.previousCaUntil;
   else delete annotations[PREVIOUS_CA_UNTIL];
@@ -86,25 +108,16 @@ function toSecretBody(name: string, namespace: string, m: SecretMaterial, base?:
 }
 
 function status(err: unknown): number | undefined {
-  return err instanceof ApiException ? err.code : undefined;
-}
-
-/** One line for logs: client-node's ApiException message embeds headers and the whole body. */
-function apiErr(err: unknown): string {
-  if (err instanceof ApiException) {
-    let msg: string;
-    try {
-      const body = typeof err.body === 'string' ? JSON.parse(err.body) : err.body;
-      msg = typeof body?.message === 'string' ? body.message : '';
-    } catch {
-      msg = '';
-    }
-    return `HTTP ${err.code}${msg ? `: ${msg}` : ''}`;
-  }
-  return errMsg(err);
+  return err instanceof KubeApiError ? err.code : undefined;
 }
 
 type WebhookKind = 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration';
+
+const WEBHOOK_PATHS: Record<WebhookKind, string> = {
+  ValidatingWebhookConfiguration:
+    '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/',
+  MutatingWebhookConfiguration: '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/',
+};
 
 export class SelfManagedCertSource extends PublishingCertSource {
   private haveCert = false;
@@ -112,16 +125,14 @@ export class SelfManagedCertSource extends PublishingCertSource {
   private timer?: NodeJS.Timeout;
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
-  private readonly core: CoreV1Api;
-  private readonly adm: AdmissionregistrationV1Api;
+  private readonly kube: KubeClient;
   private readonly now: () => Date;
   /** the caBundle value (base64) the webhook configurations should carry */
   private wantBundle = '';
 
   private constructor(private readonly opts: SelfManagedOptions) {
     super({ key: '', cert: '' });
-    this.core = opts.kubeConfig.makeApiClient(CoreV1Api);
-    this.adm = opts.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+    this.kube = opts.kube;
     this.now = opts.now ?? (() => new Date());
   }
 
@@ -176,8 +187,8 @@ export class SelfManagedCertSource extends PublishingCertSource {
       material = await this.syncSecret();
     } catch (err) {
       log.error(
-        { event: 'tls-secret-sync-failed', secret: `${this.opts.namespace}/${this.opts.secretName}`, err: apiErr(err) },
-        `cannot read or write Secret ${this.opts.namespace}/${this.opts.secretName}: ${apiErr(err)}`,
+        { event: 'tls-secret-sync-failed', secret: `${this.opts.namespace}/${this.opts.secretName}`, err: errMsg(err) },
+        `cannot read or write Secret ${this.opts.namespace}/${this.opts.secretName}: ${errMsg(err)}`,
       );
     }
     if (material) this.apply(material);
@@ -186,7 +197,7 @@ export class SelfManagedCertSource extends PublishingCertSource {
         this.bundleOk = await this.syncWebhookBundles(this.wantBundle);
       } catch (err) {
         // Keep the last verdict: an apiserver hiccup must not flap readiness of a working webhook.
-        log.error({ event: 'tls-cabundle-sync-failed', err: apiErr(err) }, `cannot check webhook caBundle: ${apiErr(err)}`);
+        log.error({ event: 'tls-cabundle-sync-failed', err: errMsg(err) }, `cannot check webhook caBundle: ${errMsg(err)}`);
       }
     }
   }
@@ -194,9 +205,9 @@ export class SelfManagedCertSource extends PublishingCertSource {
   private async syncSecret(): Promise<SecretMaterial> {
     const { secretName: name, namespace, policy, log } = this.opts;
     for (let attempt = 0; attempt < 5; attempt++) {
-      let existing: V1Secret | undefined;
+      let existing: Secret | undefined;
       try {
-        existing = await this.core.readNamespacedSecret({ name, namespace });
+        existing = (await this.kube.request('GET', corePath(namespace, 'secrets', name))) as Secret;
       } catch (err) {
         if (status(err) !== 404) throw err;
       }
@@ -205,10 +216,10 @@ export class SelfManagedCertSource extends PublishingCertSource {
       if (plan.action === 'keep') return plan.material;
       try {
         if (!existing) {
-          await this.core.createNamespacedSecret({ namespace, body: toSecretBody(name, namespace, plan.material) });
+          await this.kube.request('POST', corePath(namespace, 'secrets'), { body: toSecretBody(name, namespace, plan.material) });
         } else {
           // resourceVersion from the read: a concurrent writer makes this a 409, never a lost update
-          await this.core.replaceNamespacedSecret({ name, namespace, body: toSecretBody(name, namespace, plan.material, existing) });
+          await this.kube.request('PUT', corePath(namespace, 'secrets', name), { body: toSecretBody(name, namespace, plan.material, existing) });
         }
         log.info({ event: 'tls-secret-written', secret: `${namespace}/${name}`, reason: plan.reason }, `Secret ${namespace}/${name} written: ${plan.reason}`);
         return plan.material;
@@ -250,12 +261,10 @@ export class SelfManagedCertSource extends PublishingCertSource {
   private async syncOne(kind: WebhookKind, name: string, bundle: string): Promise<boolean> {
     const { log } = this.opts;
     for (let attempt = 0; attempt < 5; attempt++) {
-      let obj;
+      const url = WEBHOOK_PATHS[kind] + encodeURIComponent(name);
+      let obj: WebhookConfiguration;
       try {
-        obj =
-          kind === 'ValidatingWebhookConfiguration'
-            ? await this.adm.readValidatingWebhookConfiguration({ name })
-            : await this.adm.readMutatingWebhookConfiguration({ name });
+        obj = ((await this.kube.request('GET', url)) ?? {}) as WebhookConfiguration;
       } catch (err) {
         if (status(err) === 404) {
           log.warn({ event: 'tls-webhook-config-missing', kind, name }, `${kind} ${name} not found; not ready until it exists`);
@@ -273,8 +282,7 @@ export class SelfManagedCertSource extends PublishingCertSource {
       // our read (e.g. reordered webhooks), the patch is a 409 and we re-read.
       const body = [{ op: 'replace', path: '/metadata/resourceVersion', value: obj.metadata?.resourceVersion }, ...ops];
       try {
-        if (kind === 'ValidatingWebhookConfiguration') await this.adm.patchValidatingWebhookConfiguration({ name, body });
-        else await this.adm.patchMutatingWebhookConfiguration({ name, body });
+        await this.kube.request('PATCH', url, { body, contentType: 'application/json-patch+json' });
         log.info({ event: 'tls-cabundle-patched', kind, name, webhooks: ops.length }, `${kind} ${name}: caBundle updated`);
         return true;
       } catch (err) {

@@ -7,7 +7,7 @@
  *   selfManaged  cert kept in the Secret `<service>-tls`, caBundle patched by us
  * An expired or mismatched pair at start rejects with a CertError whose message says which.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConnection } from '../kube/client.js';
 import type { Logger } from 'pino';
 import type { Settings } from '../settings/settings.js';
 import { ensureDevCerts } from './dev.js';
@@ -18,8 +18,8 @@ import type { CertPair, CertSource } from './types.js';
 export type { CertPair, CertSource } from './types.js';
 
 export interface CertSourceDeps {
-  /** selfManaged: defaults to the in-cluster / KUBECONFIG config (src/kube/kubeconfig.ts) */
-  kubeConfig?: KubeConfig;
+  /** selfManaged: the process's API connection (src/kube/client.ts connectKube) */
+  kube?: KubeConnection;
   now?: () => Date;
   /** files modes: backup poll interval */
   pollMs?: number;
@@ -63,10 +63,10 @@ export async function createCertSource(settings: Settings, log: Logger, deps: Ce
         expectHosts: [`${service.name}.${service.namespace}.svc`],
       });
     case 'selfManaged': {
-      // Loaded on demand: @kubernetes/client-node is ~56 MB of RSS that the other modes never use
-      // (measured with npm run bench: 152 MB → 110 MB after the run).
       const { SelfManagedCertSource } = await import('./self-managed.js');
-      const kubeConfig = deps.kubeConfig ?? (await import('../kube/kubeconfig.js')).loadKubeConfig();
+      const kube = deps.kube ?? (await (await import('../kube/client.js')).connectKube());
+      if (!kube.client)
+        throw new Error(`selfManaged certificates need the Kubernetes API: ${kube.unavailable}`);
       const { caValiditySeconds: caS, servingValiditySeconds: leafS, recheckMs } = settings.tls;
       const lifetimes: Partial<RotationPolicy> = {};
       if (caS !== undefined) lifetimes.caValidityDays = caS / 86400;
@@ -78,7 +78,7 @@ export async function createCertSource(settings: Settings, log: Logger, deps: Ce
       // ...and the previous CA stays in the bundle for a third of the CA's life at most.
       if (caS !== undefined) lifetimes.previousCaGraceMs = Math.min(7 * 86_400_000, (caS * 1000) / 3);
       return SelfManagedCertSource.open({
-        kubeConfig,
+        kube: kube.client,
         log,
         secretName: selfManagedSecretName(service.name),
         namespace: service.namespace,

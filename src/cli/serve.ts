@@ -1,5 +1,6 @@
 import path from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConnection } from '../kube/client.js';
+import type { KubeTarget } from '../kube/kubeconfig.js';
 import pino from 'pino';
 import type { ValidateDeps } from '../admission/validate.js';
 import { createCertSource, type CertSourceDeps } from '../certs/source.js';
@@ -118,8 +119,8 @@ export interface Started {
 
 /** Test seams; production passes none. */
 export interface StartOptions {
-  /** Kubernetes lookups and selfManaged certs; default: in-cluster / KUBECONFIG */
-  kubeConfig?: KubeConfig;
+  /** Kubernetes lookups and selfManaged certs; default: KUBECONFIG / in-cluster / ~/.kube/config */
+  kube?: KubeTarget;
   certDeps?: CertSourceDeps;
   verifierDeps?: VerifierDeps;
   metrics?: Metrics;
@@ -144,19 +145,24 @@ export async function startServer(
   };
   try {
     const metrics = opts.metrics ?? createMetrics();
+    // One API connection (one keep-alive agent) for lookups and selfManaged certs alike.
+    let kube: KubeConnection | undefined = opts.certDeps?.kube;
+    if (!kube && (settings.kube.lookups || settings.certMode === 'selfManaged')) {
+      kube = await (await import('../kube/client.js')).connectKube(opts.kube);
+      const client = kube.client;
+      if (client) closers.push(() => client.close());
+    }
     const certs = await createCertSource(settings, logger, {
       ...opts.certDeps,
-      ...(opts.kubeConfig && !opts.certDeps?.kubeConfig ? { kubeConfig: opts.kubeConfig } : {}),
+      ...(kube ? { kube } : {}),
     });
     closers.push(() => certs.close());
     metrics.trackCerts(certs);
 
     const deps: ValidateDeps = {};
-    // Loaded on demand: @kubernetes/client-node costs ~56 MB RSS and ~25 MB of live heap
-    // (measured for npm run bench, docs/operations.md), so a process that needs no API should not load it.
-    if (settings.kube.lookups) {
+    if (settings.kube.lookups && kube) {
       const { createLookups } = await import('../kube/lookups.js');
-      deps.lookups = metrics.instrumentLookups(createLookups(settings, logger, opts.kubeConfig));
+      deps.lookups = metrics.instrumentLookups(createLookups(settings, logger, kube));
     }
     if (settings.gitlab.verify) {
       const { createVerifier } = await import('../gitlab/verifier.js');

@@ -1,18 +1,10 @@
-import {
-  ApiException,
-  CoreV1Api,
-  Observable,
-  type KubeConfig,
-  type ObservableMiddleware,
-  type RequestContext,
-  type ResponseContext,
-} from '@kubernetes/client-node';
 import { namespaceOf, type Lookups } from '../admission/validate.js';
 import { wantedRefs, type WantedRefs } from '../workload/links.js';
 import type { Settings } from '../settings/settings.js';
 import type { LookupResult, ResolvedRefs } from '../workload/types.js';
 import { TtlCache } from '../util/ttl-cache.js';
-import { loadKubeConfig } from './kubeconfig.js';
+import { isRecord } from '../util/is-record.js';
+import { KubeApiError, corePath, type KubeConnection } from './client.js';
 
 /**
  * The Kubernetes lookups adapter: fetches the ConfigMaps (and, only when allowed, Secrets) a
@@ -48,10 +40,13 @@ export interface KubeLookups extends Lookups {
   clearCache(): void;
 }
 
-function decodeSecretData(data: Record<string, string> | undefined): Record<string, string> {
+/** A ConfigMap's `data`, or a Secret's `data` decoded; anything that is not a string is dropped. */
+function stringData(obj: unknown, base64: boolean): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(data ?? {}))
-    out[k] = Buffer.from(v, 'base64').toString('utf8');
+  const data = isRecord(obj) ? obj.data : undefined;
+  if (!isRecord(data)) return out;
+  for (const [k, v] of Object.entries(data))
+    if (typeof v === 'string') out[k] = base64 ? Buffer.from(v, 'base64').toString('utf8') : v;
   return out;
 }
 
@@ -72,38 +67,23 @@ function describeFailure(
   return `lookup: could not read ${what}${detail ? `: ${detail}` : ''}`;
 }
 
-/** A middleware that hands an AbortSignal to the HTTP request client-node is about to send. */
-function signalMiddleware(signal: AbortSignal): ObservableMiddleware {
-  return {
-    pre: (ctx: RequestContext) => {
-      ctx.setSignal(signal);
-      return new Observable(Promise.resolve(ctx));
-    },
-    post: (ctx: ResponseContext) => new Observable(Promise.resolve(ctx)),
-  };
-}
-
 export function createLookups(
   settings: Pick<Settings, 'kube'>,
   log: LookupLogger,
-  kc?: KubeConfig,
+  kube: KubeConnection,
 ): KubeLookups {
+  const client = kube.client;
+  const unavailable = kube.client ? undefined : kube.unavailable;
   const cache = new TtlCache<Record<string, string>>({
     maxEntries: CACHE_ENTRIES,
     defaultTtlMs: settings.kube.cacheTtlMs,
   });
   const inflight = new Map<string, Promise<{ result: LookupResult; warning?: string }>>();
-  let core: CoreV1Api | undefined;
-  let unavailable: string | undefined;
-  try {
-    core = (kc ?? loadKubeConfig()).makeApiClient(CoreV1Api);
-  } catch (err) {
-    unavailable = err instanceof Error ? err.message.split('\n')[0] : 'no kubeconfig';
+  if (!client)
     log.warn(
       { event: 'kube-lookups-unavailable', reason: unavailable },
       'Kubernetes lookups disabled: no usable kubeconfig',
     );
-  }
 
   const fetchOnce = async (
     kind: 'ConfigMap' | 'Secret',
@@ -111,7 +91,7 @@ export function createLookups(
     name: string,
     deadline: number,
   ): Promise<{ result: LookupResult; warning?: string }> => {
-    if (!core)
+    if (!client)
       return {
         result: 'error',
         warning: `lookup: Kubernetes API not configured (${unavailable ?? 'no kubeconfig'})`,
@@ -139,20 +119,16 @@ export function createLookups(
         reject(new Error('timeout'));
       }, budget);
     });
-    // Per-call options: 'append' keeps the KubeConfig's own auth handling in place.
-    const options = {
-      middleware: [signalMiddleware(ac.signal)],
-      middlewareMergeStrategy: 'append' as const,
-    };
     try {
-      const call =
-        kind === 'ConfigMap'
-          ? core
-              .readNamespacedConfigMap({ name, namespace }, options)
-              .then((cm) => ({ ...(cm.data ?? {}) }))
-          : core
-              .readNamespacedSecret({ name, namespace }, options)
-              .then((s) => decodeSecretData(s.data));
+      const call = client
+        .request(
+          'GET',
+          corePath(namespace, kind === 'ConfigMap' ? 'configmaps' : 'secrets', name),
+          {
+            signal: ac.signal,
+          },
+        )
+        .then((obj) => stringData(obj, kind === 'Secret'));
       const data = await Promise.race([call, timeout]);
       return { result: data };
     } catch (err) {
@@ -161,7 +137,7 @@ export function createLookups(
           result: 'error',
           warning: describeFailure(kind, namespace, name, 'error', `timed out after ${budget} ms`),
         };
-      if (err instanceof ApiException) {
+      if (err instanceof KubeApiError) {
         const result: LookupResult =
           err.code === 404 ? 'not-found' : err.code === 403 ? 'forbidden' : 'error';
         return {

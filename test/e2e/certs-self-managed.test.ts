@@ -76,7 +76,7 @@ function bundles(fake: FakeKubeApi): string[] {
 
 async function open(fake: FakeKubeApi, now?: () => Date): Promise<SelfManagedCertSource> {
   const src = await createCertSource(settings, log, {
-    kubeConfig: fake.kubeConfig(),
+    kube: fake.connection(),
     ...(now ? { now } : {}),
     recheckMs: 3_600_000,
     retryMs: 3_600_000,

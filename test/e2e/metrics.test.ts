@@ -39,7 +39,7 @@ const settings = loadSettings({
 const logLines: string[] = [];
 const logger = createLogger(settings, { write: (s: string) => void logLines.push(s) });
 const started = await startServer(settings, logger, {
-  kubeConfig: kube.kubeConfig(),
+  kube: kube.target(),
   metricsPort: 0,
 });
 const ca = readFileSync(path.join(dir, 'ca.crt'), 'utf8');

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import path from 'node:path';
+import { connectKube } from '../../src/kube/client.js';
 import { createLookups } from '../../src/kube/lookups.js';
 import { loadSettings } from '../../src/settings/settings.js';
 import { startFakeKubeApi, type FakeKubeApi } from '../helpers/fake-kube-api.js';
@@ -41,7 +42,7 @@ async function fake(t: Test): Promise<FakeKubeApi> {
 t.test('reads the ConfigMap a runner workload mounts; Secrets only when allowed', async (t) => {
   const api = await fake(t);
   const log = logger();
-  const lk = createLookups(settings(), log, api.kubeConfig());
+  const lk = createLookups(settings(), log, api.connection());
   const r = await lk.resolve(annotated, 'gitlab-runner', far());
   t.same(r.warnings, []);
   const cm = r.resolved?.configMaps.get('gitlab-runner-config');
@@ -55,7 +56,7 @@ t.test('reads the ConfigMap a runner workload mounts; Secrets only when allowed'
     'no Secret request reached the API',
   );
 
-  const lk2 = createLookups(settings({ GRA_KUBE_READ_SECRETS: 'true' }), log, api.kubeConfig());
+  const lk2 = createLookups(settings({ GRA_KUBE_READ_SECRETS: 'true' }), log, api.connection());
   const r2 = await lk2.resolve(annotated, 'gitlab-runner', far());
   const sec = r2.resolved?.secrets.get('gitlab-runner-tokens');
   t.ok(
@@ -67,7 +68,7 @@ t.test('reads the ConfigMap a runner workload mounts; Secrets only when allowed'
 
 t.test('a non-runner object or one referencing nothing makes no request', async (t) => {
   const api = await fake(t);
-  const lk = createLookups(settings(), logger(), api.kubeConfig());
+  const lk = createLookups(settings(), logger(), api.connection());
   const r = await lk.resolve(
     {
       kind: 'Deployment',
@@ -83,7 +84,7 @@ t.test('a non-runner object or one referencing nothing makes no request', async 
 
 t.test('404 → not-found, 403 → forbidden, 500 → error, each with one warning line', async (t) => {
   const api = await fake(t);
-  const lk = createLookups(settings(), logger(), api.kubeConfig());
+  const lk = createLookups(settings(), logger(), api.connection());
 
   const missing = structuredClone(deployment);
   missing.spec.template.spec.volumes[0].configMap.name = 'nope';
@@ -111,12 +112,12 @@ t.test('404 → not-found, 403 → forbidden, 500 → error, each with one warni
 t.test('a slow API is cut off by the timeout, and never past the review deadline', async (t) => {
   const api = await fake(t);
   api.latency(3000);
-  const lk = createLookups(settings({ GRA_KUBE_TIMEOUT_MS: '100' }), logger(), api.kubeConfig());
+  const lk = createLookups(settings({ GRA_KUBE_TIMEOUT_MS: '100' }), logger(), api.connection());
   const r = await lk.resolve(deployment, 'gitlab-runner', far());
   t.equal(r.resolved?.configMaps.get('gitlab-runner-config'), 'error');
   t.match(r.warnings, [/timed out after 100 ms/]);
 
-  const lk2 = createLookups(settings({ GRA_KUBE_TIMEOUT_MS: '5000' }), logger(), api.kubeConfig());
+  const lk2 = createLookups(settings({ GRA_KUBE_TIMEOUT_MS: '5000' }), logger(), api.connection());
   const r2 = await lk2.resolve(deployment, 'gitlab-runner', Date.now() + 200);
   t.equal(r2.resolved?.configMaps.get('gitlab-runner-config'), 'error');
   t.match(
@@ -136,7 +137,7 @@ t.test('successes are cached for the TTL; failures are not', async (t) => {
   const lk = createLookups(
     settings({ GRA_KUBE_CACHE_TTL_MS: '60000' }),
     logger(),
-    api.kubeConfig(),
+    api.connection(),
   );
   await lk.resolve(deployment, 'gitlab-runner', far());
   await lk.resolve(deployment, 'gitlab-runner', far());
@@ -149,7 +150,7 @@ t.test('successes are cached for the TTL; failures are not', async (t) => {
   const noCache = createLookups(
     settings({ GRA_KUBE_CACHE_TTL_MS: '0' }),
     logger(),
-    api.kubeConfig(),
+    api.connection(),
   );
   api.requests.length = 0;
   await noCache.resolve(deployment, 'gitlab-runner', far());
@@ -160,7 +161,7 @@ t.test('successes are cached for the TTL; failures are not', async (t) => {
   const lk3 = createLookups(
     settings({ GRA_KUBE_CACHE_TTL_MS: '60000' }),
     logger(),
-    api.kubeConfig(),
+    api.connection(),
   );
   api.failNext(500);
   await lk3.resolve(deployment, 'gitlab-runner', far());
@@ -174,9 +175,12 @@ t.test('successes are cached for the TTL; failures are not', async (t) => {
 });
 
 t.test('an unusable kubeconfig degrades to warnings, never a throw', async (t) => {
-  const { KubeConfig } = await import('@kubernetes/client-node');
   const log = logger();
-  const lk = createLookups(settings(), log, new KubeConfig());
+  const lk = createLookups(
+    settings(),
+    log,
+    await connectKube({ server: 'not a url', source: 't' }),
+  );
   const r = await lk.resolve(deployment, 'gitlab-runner', far());
   t.match(r.warnings, [/Kubernetes API not configured/]);
   t.match(log.lines, [/Kubernetes lookups disabled/]);

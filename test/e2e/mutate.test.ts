@@ -84,7 +84,7 @@ t.test(
     });
     const logger = createLogger(settings);
     const dev = await ensureDevCerts(dir);
-    const lookups = createLookups(settings, logger, api.kubeConfig());
+    const lookups = createLookups(settings, logger, api.connection());
     const app = buildApp({
       settings,
       logger,

@@ -98,7 +98,7 @@ t.test(
     const srv = await start(
       t,
       { GRA_KUBE_LOOKUPS: 'true', GRA_KUBE_TIMEOUT_MS: '200' },
-      { kubeConfig: kube.kubeConfig() },
+      { kube: kube.target() },
     );
     const dep = seed('deployment-run.yaml');
 

@@ -17,6 +17,8 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
+import { createKubeClient, type KubeConnection } from '../../src/kube/client.js';
+import type { KubeTarget } from '../../src/kube/kubeconfig.js';
 import fjp, { type Operation } from 'fast-json-patch';
 import { generateCa, generateServingCert, type PemPair } from '../../src/certs/generate.js';
 
@@ -101,8 +103,14 @@ export interface FakeKubeApi {
   /** PEM of the CA that signed the fake's serving cert */
   ca: string;
   token: string;
-  /** a KubeConfig for client-node pointing at this fake, trusting its CA */
+  /** a KubeConfig for client-node (the CLI's scan) pointing at this fake, trusting its CA */
   kubeConfig(): KubeConfig;
+  /** the same, for the server's own client (src/kube/client.ts) */
+  target(): KubeTarget;
+  /** a connected server client, as startServer would make one */
+  connection(): KubeConnection;
+  /** the same as a kubeconfig file's text, for a `serve` child process's $KUBECONFIG */
+  kubeconfigYaml(): string;
   /** seed or overwrite an object (bumps resourceVersion, fills uid) and return the stored copy */
   put(obj: KubeObject): KubeObject;
   get(
@@ -492,6 +500,20 @@ export async function startFakeKubeApi(opts: { token?: string } = {}): Promise<F
       });
       return kc;
     },
+    target: () => ({ server: url, ca: ca.cert, token, source: 'fake' }),
+    connection() {
+      return { client: createKubeClient(this.target()) };
+    },
+    kubeconfigYaml: () =>
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        `clusters: [{name: fake, cluster: {server: "${url}", certificate-authority-data: ${Buffer.from(ca.cert).toString('base64')}}}]`,
+        `users: [{name: fake, user: {token: "${token}"}}]`,
+        'contexts: [{name: fake, context: {cluster: fake, user: fake}}]',
+        'current-context: fake',
+        '',
+      ].join('\n'),
     put: (obj) => store(obj),
     get: (apiVersion, kind, namespace, name) => {
       const o = objects.get(key(apiVersion, kind, namespace, name));
