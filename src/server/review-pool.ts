@@ -246,6 +246,7 @@ export class ReviewPool {
         h.isReady = true;
         this.earlyDeaths = 0;
         markReady();
+        this.pump();
         return;
       }
       if (h.slot) void this.onMessage(h.slot, m);
@@ -334,7 +335,12 @@ export class ReviewPool {
     }
     for (const slot of this.slots) {
       const h = slot.h;
-      if (slot.job || !h || this.queue.length === 0) continue;
+      // Only a loaded worker takes a review. Handed to one still loading, a review whose budget
+      // ran out would terminate a worker that had done nothing wrong, and its replacement would
+      // start loading from scratch: when a load takes longer than the budget (160-240 ms seen on
+      // 2 busy CPUs), every review after a cut one was cut in turn. A waiting review is answered
+      // by its queue timer at the budget instead, and the load goes on.
+      if (slot.job || !h?.isReady || this.queue.length === 0) continue;
       const job = this.queue.shift()!;
       clearTimeout(job.queueTimer);
       const now = Date.now();
