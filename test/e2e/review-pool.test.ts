@@ -66,6 +66,11 @@ t.test('a review waiting for a worker is answered at its budget all the same', a
   t.equal(b.kind, 'cut');
   if (a.kind === 'cut' && b.kind === 'cut') t.same([a.why, b.why], ['time', 'time']);
   t.ok(took < 1500, `both answered after ${took} ms, at their budget, not when a worker was free`);
+  // the worker was not to blame: it goes on loading and takes the next review
+  t.equal(p.started, 1, 'the loading worker was not terminated for the reviews that waited');
+  await p.ready();
+  t.equal((await p.run(job())).kind, 'done');
+  t.equal(p.started, 1);
 });
 
 t.test('a worker whose heap passed the recycle size is replaced after its review', async (t) => {
