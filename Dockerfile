@@ -39,7 +39,7 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 # V8 flags and glibc malloc settings: why in src/server/runtime.ts (test/unit/runtime.test.ts
 # keeps these lines, `npm start` and that file equal)
-ENV NODE_OPTIONS="--max-semi-space-size=4"
+ENV NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=160"
 ENV MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072
 WORKDIR /app
 # Files stay owned by root and are only readable by the runtime user: the process cannot

@@ -5,15 +5,18 @@
  */
 
 /**
- * V8, main thread (worker threads have their own limits, src/server/review-pool.ts): a 4 MiB
- * semi-space keeps the young generation (and RSS) small at a few hundred reviews/s.
- *
- * Not here: --max-old-space-size. A 128 MiB cap held RSS after sustained /mutate load at 127 MB
- * instead of 171, but the process then died of "JavaScript heap out of memory" while loading
- * @kubernetes/client-node at start (the chart's configuration: its generated API modules take
- * the heap past 127 MiB while they load), caught by test/cluster/chart.test.ts.
+ * V8, main thread (worker threads have their own limits, src/server/review-pool.ts):
+ * - a 4 MiB semi-space keeps the young generation (and RSS) small at a few hundred reviews/s;
+ * - a 160 MiB old generation: left to itself, V8 grew the main isolate's old generation under
+ *   minutes of sustained load and kept it (RSS 174-178 MB after 40 s of /validate and /mutate at
+ *   10 connections, so the hostile objects sent then peaked at 218-221 MiB). With the cap: RSS
+ *   121-126 MB after the same load, peak 174-181 MiB, no throughput difference beyond this VM's
+ *   noise (docs/operations.md "Bounded cost"). 128 MiB measured the same; 160 leaves room. The
+ *   main isolate holds ~14 MiB after start (fastify, pino, prom-client, node-forge, gitbeaker);
+ *   the cap was unsafe only while the server loaded @kubernetes/client-node, whose module graph
+ *   took the heap past 127 MiB at start (README "Versions").
  */
-export const NODE_FLAGS = ['--max-semi-space-size=4'] as const;
+export const NODE_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=160'] as const;
 
 /**
  * glibc malloc, measured with the hostile objects of issue 14 (docs/operations.md "Bounded cost"):
