@@ -104,7 +104,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   });
   const reviewsCut = new Counter({
     name: `${PREFIX}reviews_cut_total`,
-    help: 'Reviews of large objects cut at the analysis budget (time, deadline, memory, crashed) and answered as the failurePolicy would',
+    help: 'Reviews of large objects cut at the analysis budget (time, deadline, memory, crashed, values) and answered as the failurePolicy would',
     labelNames: ['webhook', 'reason'] as const,
     registers,
   });
@@ -192,7 +192,10 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     },
     reviewCut(webhook: Webhook, why: string) {
       reviewsCut
-        .labels(webhook, ['time', 'deadline', 'memory', 'crashed'].includes(why) ? why : 'other')
+        .labels(
+          webhook,
+          ['time', 'deadline', 'memory', 'crashed', 'values'].includes(why) ? why : 'other',
+        )
         .inc();
     },
   };

@@ -69,10 +69,11 @@ export type PoolResult =
   | { kind: 'done'; outcome: ReviewOutcome; request: RequestSummary }
   | { kind: 'bad'; reason: string }
   | { kind: 'error'; request?: RequestSummary }
-  /** over budget: `why` says which; `request` when the body got as far as being parsed */
+  /** over budget: `why` says which; `request` when the body got as far as being parsed
+   * ('values' is decided before the pool, src/server/json-values.ts) */
   | {
       kind: 'cut';
-      why: 'time' | 'memory' | 'crashed' | 'deadline';
+      why: 'time' | 'memory' | 'crashed' | 'deadline' | 'values';
       ms: number;
       request?: RequestSummary;
     };
@@ -230,7 +231,10 @@ export class ReviewPool {
   private hatch(): Handle {
     this.hatched++;
     const worker = new Worker(WORKER_URL, {
-      workerData: { readSecrets: this.opts.readSecrets, nice: this.opts.nice } satisfies WorkerInit,
+      workerData: {
+        readSecrets: this.opts.readSecrets,
+        nice: this.opts.nice,
+      } satisfies WorkerInit,
       // An 8 MiB young generation: with 16, the peak RSS of the hostile objects was 7-9 MiB higher
       // at the same answers (docs/operations.md "Bounded cost").
       resourceLimits: { maxOldGenerationSizeMb: this.opts.memoryMb, maxYoungGenerationSizeMb: 8 },

@@ -38,6 +38,8 @@ export interface Settings {
     workerMemoryMb: number;
     /** nice value of the worker threads (0-19): the event loop keeps the CPU when both want it */
     workerNice: number;
+    /** a large body with more JSON values than this is answered unparsed (src/server/json-values.ts) */
+    maxJsonValues: number;
     failurePolicy: 'Fail' | 'Ignore';
   };
   /** slow or idle clients: headers, whole request, keep-alive idle (ms) and open connections */
@@ -232,6 +234,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       analysisMs: int(env, 'GRA_ANALYSIS_BUDGET_MS', 200, 10),
       workerMemoryMb: int(env, 'GRA_WORKER_MEMORY_MB', 64, 16),
       workerNice: int(env, 'GRA_WORKER_NICE', 10, 0, 19),
+      maxJsonValues: int(env, 'GRA_MAX_JSON_VALUES', 250_000, 1000),
       failurePolicy: oneOf(env, 'GRA_FAILURE_POLICY', ['Fail', 'Ignore'] as const, 'Fail'),
     },
     connections: {

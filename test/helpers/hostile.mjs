@@ -150,12 +150,34 @@ export function bigJsonArray(elements = 1500000) {
   return wrap(cm, 'ConfigMap');
 }
 
+/**
+ * A ConfigMap body padded with `n` copies of an empty object or array (3-4 MB): the most values
+ * per byte JSON allows, the worst case for the parse's memory rather than its time.
+ */
+export function dense(value, n) {
+  const cm = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'dense', namespace: 'ci' },
+    pad: new Array(n).fill(value),
+    data: {
+      'config.toml':
+        '[[runners]]\n  name = "r"\n  url = "https://gitlab.example.com"\n  token = "' +
+        REGISTRATION_TOKEN +
+        '"\n  executor = "shell"\n',
+    },
+  };
+  return wrap(cm, 'ConfigMap');
+}
+
 export const HOSTILE = [
   { name: 'copy storm (2,500 init cp + 1,200 runners)', make: () => copyStorm() },
   { name: 'wide cp (16,000 operands, 10,000 mounts)', make: () => wideCopy() },
   { name: '3.1 MB copy storm', make: () => huge() },
   { name: '1 MiB config.toml with a 500k-element array', make: () => bigArrayConfigMap() },
   { name: '3 MiB body with a 1.5M-element array', make: () => bigJsonArray() },
+  { name: '3 MB of a million empty objects', make: () => dense({}, 1000000) },
+  { name: '4 MB of 1.4 million empty arrays', make: () => dense([], 1400000) },
 ];
 
 export function bytes(review) {
