@@ -20,5 +20,6 @@ if (files.length > 0) process.exit(tap(args));
 
 // tap's `exclude` (package.json) keeps test/timing out of the first phase; named files still run
 const first = tap(args);
-const second = tap([...args, '--jobs=1', 'test/timing']);
+// without coverage: V8's block coverage slows the measured code and the measuring alike
+const second = tap([...args, '--jobs=1', '--disable-coverage', 'test/timing']);
 process.exit(first || second);
