@@ -1,14 +1,13 @@
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import os from 'node:os';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { fixturesDir, readJson, repoRoot } from '../helpers/fixtures.js';
-import { HOSTILE, padded } from '../helpers/hostile.mjs';
+import { HOSTILE } from '../helpers/hostile.mjs';
 import { request } from '../helpers/server.js';
 import { spawnServe } from '../helpers/serve-child.js';
 import { startFakeKubeApi } from '../helpers/fake-kube-api.js';
@@ -22,6 +21,9 @@ import { MALLOC_ENV, NODE_FLAGS } from '../../src/server/runtime.js';
  * answer is a deny — for the rule the object breaks, or because it could not be checked in
  * budget. Never an allow: padding an object must not be a way around the rules. After all of
  * them, the process's peak RSS is at most 200 MiB.
+ *
+ * The large bodies are sent by a child process (test/helpers/body-sender.mjs), the probes by
+ * this one, whose event loop times them and must not be busy encrypting megabytes meanwhile.
  *
  * Hard bounds, measured at the client. They hold for a webhook that has its CPUs, which is why
  * this file is in test/timing/: `npm test` runs it after the rest, alone (scripts/test.mjs).
@@ -88,12 +90,27 @@ const tlsSecret = kube.get('v1', 'Secret', 'ci', 'gra-tls')?.data as Record<stri
 const ca = Buffer.from(tlsSecret['ca-bundle.crt']!, 'base64').toString();
 // separate agents: the big body and the probes never share a connection; the name is the Service's
 const tlsOpts = { keepAlive: true, ca, servername: 'gra.ci.svc' };
-const bigAgent = new https.Agent(tlsOpts);
 const probeAgent = new https.Agent({ ...tlsOpts, maxSockets: 4 });
-t.teardown(() => {
-  bigAgent.destroy();
-  probeAgent.destroy();
-});
+t.teardown(() => probeAgent.destroy());
+
+// The large bodies come from a child process (test/helpers/body-sender.mjs); this one probes.
+const caFile = path.join(dir, 'ca.crt');
+await writeFile(caFile, ca);
+const sender = spawn(
+  process.execPath,
+  ['--expose-gc', path.join(repoRoot, 'test/helpers/body-sender.mjs'), url, caFile, 'gra.ci.svc'],
+  { stdio: ['pipe', 'pipe', 'inherit'] },
+);
+t.teardown(() => sender.kill('SIGKILL'));
+const answers = createInterface({ input: sender.stdout! })[Symbol.asyncIterator]();
+const nextAnswer = async (): Promise<any> => JSON.parse((await answers.next()).value as string);
+const senderReady = await nextAnswer();
+if (!senderReady?.ready) throw new Error('the body sender did not start');
+/** send one large body from the sender: `hostile <i>` or `padded <bytes>` */
+async function sendBig(cmd: string): Promise<{ status: number; json: any; ms: number }> {
+  sender.stdin!.write(cmd + '\n');
+  return nextAnswer();
+}
 
 async function send(
   agent: https.Agent,
@@ -118,21 +135,12 @@ const small = Buffer.from(
     readJson(path.join(fixturesDir, 'admission/configmap-create-registration-token.json')),
   ),
 );
-// Built before anything is timed: making a 3 MB object leaves tens of megabytes of garbage in
-// this process, and its collection during a review would be counted as the server's latency.
-const bodies = HOSTILE.map((h) => Buffer.from(JSON.stringify(h.make())));
-// ...and that garbage (about 100 MB of objects) is collected now, not during a probe: left to V8,
-// its major GC paused this process's event loop for up to 35 ms while a review ran, measured as
-// /healthz latency (the client's own event-loop delay reached 28-35 ms in the worst rounds of
-// the 3 MiB array; 18 ms at most after a forced collection).
-setFlagsFromString('--expose-gc');
-(runInNewContext('gc') as () => void)();
 // warm the probe connections and the worker
 for (let i = 0; i < 3; i++) {
   await send(probeAgent, 'GET', '/healthz');
   await send(probeAgent, 'POST', '/validate', small);
 }
-await send(bigAgent, 'POST', '/validate', Buffer.from(JSON.stringify(padded())));
+await sendBig('padded 65536');
 
 /** Probe /healthz, /readyz and a small review in turn until `until` settles; the slowest of each. */
 async function probeWhile(
@@ -159,12 +167,11 @@ async function probeWhile(
 // where every rule runs (right after a cut review, a replacement worker may still be loading).
 await t.test('a padded object is checked in full on a worker, not waved through', async (t) => {
   const before = lines.length;
-  const body = Buffer.from(JSON.stringify(padded(256 * 1024)));
   // A cut answer ("was not checked") is a deny too, and on a busy machine the worker may not get
   // the CPU for it in budget; what this test wants is the rule found when the object is checked.
-  let a = await send(bigAgent, 'POST', '/validate', body);
+  let a = await sendBig(`padded ${256 * 1024}`);
   for (let i = 0; i < 2 && /was not checked/.test(a.json?.response?.status?.message); i++)
-    a = await send(bigAgent, 'POST', '/validate', body);
+    a = await sendBig(`padded ${256 * 1024}`);
   t.equal(a.json?.response?.allowed, false);
   t.match(
     a.json?.response?.status?.message,
@@ -184,8 +191,7 @@ t.comment(
 );
 for (const [i, h] of HOSTILE.entries()) {
   await t.test(h.name, async (t) => {
-    const body = bodies[i]!;
-    const answer = send(bigAgent, 'POST', '/validate', body);
+    const answer = sendBig(`hostile ${i}`);
     const probes = await probeWhile(answer);
     const a = await answer;
     t.equal(a.status, 200, 'answered with an AdmissionReview');
