@@ -125,14 +125,12 @@ export class SelfManagedCertSource extends PublishingCertSource {
   private timer?: NodeJS.Timeout;
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
-  private readonly kube: KubeClient;
   private readonly now: () => Date;
   /** the caBundle value (base64) the webhook configurations should carry */
   private wantBundle = '';
 
   private constructor(private readonly opts: SelfManagedOptions) {
     super({ key: '', cert: '' });
-    this.kube = opts.kube;
     this.now = opts.now ?? (() => new Date());
   }
 
@@ -207,7 +205,7 @@ export class SelfManagedCertSource extends PublishingCertSource {
     for (let attempt = 0; attempt < 5; attempt++) {
       let existing: Secret | undefined;
       try {
-        existing = (await this.kube.request('GET', corePath(namespace, 'secrets', name))) as Secret;
+        existing = (await this.opts.kube.request('GET', corePath(namespace, 'secrets', name))) as Secret;
       } catch (err) {
         if (status(err) !== 404) throw err;
       }
@@ -216,10 +214,10 @@ export class SelfManagedCertSource extends PublishingCertSource {
       if (plan.action === 'keep') return plan.material;
       try {
         if (!existing) {
-          await this.kube.request('POST', corePath(namespace, 'secrets'), { body: toSecretBody(name, namespace, plan.material) });
+          await this.opts.kube.request('POST', corePath(namespace, 'secrets'), { body: toSecretBody(name, namespace, plan.material) });
         } else {
           // resourceVersion from the read: a concurrent writer makes this a 409, never a lost update
-          await this.kube.request('PUT', corePath(namespace, 'secrets', name), { body: toSecretBody(name, namespace, plan.material, existing) });
+          await this.opts.kube.request('PUT', corePath(namespace, 'secrets', name), { body: toSecretBody(name, namespace, plan.material, existing) });
         }
         log.info({ event: 'tls-secret-written', secret: `${namespace}/${name}`, reason: plan.reason }, `Secret ${namespace}/${name} written: ${plan.reason}`);
         return plan.material;
@@ -264,7 +262,7 @@ export class SelfManagedCertSource extends PublishingCertSource {
       const url = WEBHOOK_PATHS[kind] + encodeURIComponent(name);
       let obj: WebhookConfiguration;
       try {
-        obj = ((await this.kube.request('GET', url)) ?? {}) as WebhookConfiguration;
+        obj = ((await this.opts.kube.request('GET', url)) ?? {}) as WebhookConfiguration;
       } catch (err) {
         if (status(err) === 404) {
           log.warn({ event: 'tls-webhook-config-missing', kind, name }, `${kind} ${name} not found; not ready until it exists`);
@@ -282,7 +280,7 @@ export class SelfManagedCertSource extends PublishingCertSource {
       // our read (e.g. reordered webhooks), the patch is a 409 and we re-read.
       const body = [{ op: 'replace', path: '/metadata/resourceVersion', value: obj.metadata?.resourceVersion }, ...ops];
       try {
-        await this.kube.request('PATCH', url, { body, contentType: 'application/json-patch+json' });
+        await this.opts.kube.request('PATCH', url, { body, contentType: 'application/json-patch+json' });
         log.info({ event: 'tls-cabundle-patched', kind, name, webhooks: ops.length }, `${kind} ${name}: caBundle updated`);
         return true;
       } catch (err) {

@@ -18,7 +18,7 @@ import type { CertPair, CertSource } from './types.js';
 export type { CertPair, CertSource } from './types.js';
 
 export interface CertSourceDeps {
-  /** selfManaged: the process's API connection (src/kube/client.ts connectKube) */
+  /** selfManaged: the process's API connection (src/kube/client.ts connectKube), required */
   kube?: KubeConnection;
   now?: () => Date;
   /** files modes: backup poll interval */
@@ -64,9 +64,12 @@ export async function createCertSource(settings: Settings, log: Logger, deps: Ce
       });
     case 'selfManaged': {
       const { SelfManagedCertSource } = await import('./self-managed.js');
-      const kube = deps.kube ?? (await (await import('../kube/client.js')).connectKube());
-      if (!kube.client)
-        throw new Error(`selfManaged certificates need the Kubernetes API: ${kube.unavailable}`);
+      // startServer opens the process's one connection and passes it (src/cli/serve.ts)
+      const client = deps.kube?.client;
+      if (!client)
+        throw new Error(
+          `selfManaged certificates need the Kubernetes API: ${deps.kube?.unavailable ?? 'no connection'}`,
+        );
       const { caValiditySeconds: caS, servingValiditySeconds: leafS, recheckMs } = settings.tls;
       const lifetimes: Partial<RotationPolicy> = {};
       if (caS !== undefined) lifetimes.caValidityDays = caS / 86400;
@@ -78,7 +81,7 @@ export async function createCertSource(settings: Settings, log: Logger, deps: Ce
       // ...and the previous CA stays in the bundle for a third of the CA's life at most.
       if (caS !== undefined) lifetimes.previousCaGraceMs = Math.min(7 * 86_400_000, (caS * 1000) / 3);
       return SelfManagedCertSource.open({
-        kube: kube.client,
+        kube: client,
         log,
         secretName: selfManagedSecretName(service.name),
         namespace: service.namespace,
