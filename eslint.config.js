@@ -99,7 +99,7 @@ export default tseslint.config(
   },
   {
     // The serving process talks to the API through src/kube/client.ts: client-node's generated
-    // API modules load as one graph and cost ~50 MB of RSS (README, "Dependencies"). Only the
+    // API modules load as one graph and cost ~50 MB of RSS (README, "Versions"). Only the
     // CLI's `scan` (src/cli/scan.ts, src/kube/list.ts) uses client-node. Placed before the
     // core's blocks, which replace this rule for their files (and forbid the package there too).
     files: ['src/**/*.ts'],

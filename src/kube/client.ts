@@ -3,7 +3,7 @@
  * target says (src/kube/kubeconfig.ts). It makes the server's five kinds of call (get ConfigMap
  * and Secret for lookups; get/create/replace the TLS Secret and patch the webhook
  * configurations' caBundle for selfManaged certs) without loading @kubernetes/client-node on the
- * server path (README, "Dependencies").
+ * server path (README, "Versions").
  *
  * Failures: a non-2xx answer is a KubeApiError with the HTTP code and the apiserver's Status
  * reason and message (https://kubernetes.io/docs/reference/using-api/api-concepts/#responses);
@@ -41,8 +41,6 @@ export interface RequestOptions {
 export interface KubeClient {
   /** JSON in, JSON out; rejects with KubeApiError on a non-2xx answer */
   request(method: string, apiPath: string, opts?: RequestOptions): Promise<unknown>;
-  /** the target's namespace (in-cluster: the pod's), if it has one */
-  readonly namespace: string | undefined;
   close(): void;
 }
 
@@ -262,7 +260,6 @@ export function createKubeClient(target: KubeTarget, opts: ClientOptions = {}): 
   };
 
   return {
-    namespace: target.namespace,
     async request(method, apiPath, o = {}) {
       try {
         return await send(method, apiPath, o);

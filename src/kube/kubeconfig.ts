@@ -5,7 +5,7 @@
  * in-cluster ServiceAccount, then ~/.kube/config.
  *
  * The server does not load @kubernetes/client-node for this: its generated API modules load as
- * one graph and cost ~50 MB of RSS at rest (README, "Dependencies"), a quarter of the replica's
+ * one graph and cost ~50 MB of RSS at rest (README, "Versions"), a quarter of the replica's
  * memory budget, for the five calls the server makes (src/kube/client.ts). The CLI's `scan`,
  * which lists many kinds, still uses client-node.
  *
