@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Lookups, ReviewOutcome } from '../admission/validate.js';
 import type { ServerObserver, Webhook } from '../server/app.js';
+import { CUT_REASONS } from '../server/review-pool.js';
 
 /**
  * Prometheus metrics. Every label value comes from a small closed set (webhook, kind, operation,
@@ -104,7 +105,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   });
   const reviewsCut = new Counter({
     name: `${PREFIX}reviews_cut_total`,
-    help: 'Reviews of large objects cut at the analysis budget (time, deadline, memory, crashed, values) and answered as the failurePolicy would',
+    help: `Reviews of large objects cut at the analysis budget (${CUT_REASONS.join(', ')}) and answered as the failurePolicy would`,
     labelNames: ['webhook', 'reason'] as const,
     registers,
   });
@@ -192,10 +193,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     },
     reviewCut(webhook: Webhook, why: string) {
       reviewsCut
-        .labels(
-          webhook,
-          ['time', 'deadline', 'memory', 'crashed', 'values'].includes(why) ? why : 'other',
-        )
+        .labels(webhook, (CUT_REASONS as readonly string[]).includes(why) ? why : 'other')
         .inc();
     },
   };

@@ -13,7 +13,13 @@ import { isMode, type Mode, type Settings } from '../settings/settings.js';
 import { guardDeps, type Dependency } from './budget.js';
 import { parseTimeout, reviewDeadline } from './timeout.js';
 import { exceedsJsonValues } from './json-values.js';
-import { ReviewPool, summarize, type PoolResult, type RequestSummary } from './review-pool.js';
+import {
+  ReviewPool,
+  summarize,
+  type CutReason,
+  type PoolResult,
+  type RequestSummary,
+} from './review-pool.js';
 import { redactSecrets } from '../tokens/redact.js';
 
 /**
@@ -86,7 +92,7 @@ function uidFromBytes(b: Buffer): string | undefined {
   return UID_AT_START.exec(b.subarray(0, 512).toString('latin1'))?.[1];
 }
 
-const WHY: Record<string, string> = {
+const WHY: Record<CutReason, string> = {
   time: 'it could not be checked within the per-review time budget',
   deadline: 'it could not be checked before the review deadline',
   memory: 'its analysis ran over the memory budget',
@@ -270,7 +276,7 @@ export function buildApp(opts: AppOptions): App {
     res: Extract<PoolResult, { kind: 'cut' }>,
     bytes: number,
   ): ReviewOutcome => {
-    const why = `gitlab-runner-admission: this object (${bytes} bytes) was not checked: ${WHY[res.why] ?? res.why} (${res.ms} ms)`;
+    const why = `gitlab-runner-admission: this object (${bytes} bytes) was not checked: ${WHY[res.why]} (${res.ms} ms)`;
     if (webhook === 'validate' && settings.analysis.failurePolicy === 'Fail') {
       return {
         response: deny(uid, `${why}; denied as failurePolicy Fail would. Split or shrink it.`),
@@ -348,7 +354,7 @@ export function buildApp(opts: AppOptions): App {
     // Without a uid there is no AdmissionReview to answer: a 500 makes the apiserver apply the
     // failurePolicy itself.
     if (uid === undefined)
-      return reply.code(500).send({ error: `object not checked: ${WHY[res.why] ?? res.why}` });
+      return reply.code(500).send({ error: `object not checked: ${WHY[res.why]}` });
     const summary: RequestSummary = res.request ?? {
       uid,
       kind: 'unknown',

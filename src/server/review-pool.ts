@@ -65,6 +65,10 @@ export type FromWorker =
   | { type: 'bad'; id: number; reason: string }
   | { type: 'error'; id: number; error: string };
 
+/** Why a large review was not checked: the pool's own cuts, and 'values' (src/server/app.ts). */
+export const CUT_REASONS = ['time', 'deadline', 'memory', 'crashed', 'values'] as const;
+export type CutReason = (typeof CUT_REASONS)[number];
+
 export type PoolResult =
   | { kind: 'done'; outcome: ReviewOutcome; request: RequestSummary }
   | { kind: 'bad'; reason: string }
@@ -73,7 +77,7 @@ export type PoolResult =
    * ('values' is decided before the pool, src/server/json-values.ts) */
   | {
       kind: 'cut';
-      why: 'time' | 'memory' | 'crashed' | 'deadline' | 'values';
+      why: CutReason;
       ms: number;
       request?: RequestSummary;
     };
