@@ -112,8 +112,8 @@ async function sendBig(cmd: string): Promise<{ status: number; json: any; ms: nu
   return nextAnswer();
 }
 
-async function send(
-  agent: https.Agent,
+/** one probe, on the probes' own connections */
+async function probe(
   method: string,
   p: string,
   body?: Buffer,
@@ -125,7 +125,7 @@ async function send(
     method,
     body,
     body ? { 'content-type': 'application/json' } : {},
-    agent,
+    probeAgent,
   );
   return { status: r.status, json: r.json, ms: performance.now() - t0 };
 }
@@ -137,8 +137,8 @@ const small = Buffer.from(
 );
 // warm the probe connections and the worker
 for (let i = 0; i < 3; i++) {
-  await send(probeAgent, 'GET', '/healthz');
-  await send(probeAgent, 'POST', '/validate', small);
+  await probe('GET', '/healthz');
+  await probe('POST', '/validate', small);
 }
 await sendBig('padded 65536');
 
@@ -150,9 +150,9 @@ async function probeWhile(
   void until.finally(() => (done = true));
   const worst = { healthz: 0, readyz: 0, review: 0, n: 0 };
   while (!done) {
-    const h = await send(probeAgent, 'GET', '/healthz');
-    const r = await send(probeAgent, 'GET', '/readyz');
-    const v = await send(probeAgent, 'POST', '/validate', small);
+    const h = await probe('GET', '/healthz');
+    const r = await probe('GET', '/readyz');
+    const v = await probe('POST', '/validate', small);
     if (h.status !== 200 || r.status !== 200 || v.status !== 200)
       throw new Error(`probe failed: ${h.status} ${r.status} ${v.status}`);
     worst.healthz = Math.max(worst.healthz, h.ms);
